@@ -1,0 +1,203 @@
+//! The HTTP contract: thin server functions at fixed paths under `/api`, their answers, and
+//! [`ApiError`]. Bodies are form-urlencoded (so forms work before hydration and from curl);
+//! answers are JSON. Non-browser clients send `Authorization: Bearer <key card>`; browsers send the
+//! key card cookie. The booking confirmation travels only in its HttpOnly cookie, never in a body.
+
+mod error;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+pub use error::{ApiError, ErrorCode};
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A guest, as the API shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestInfo {
+    pub id: String,
+    pub username: String,
+    pub created_at: i64,
+}
+
+/// A booking (session): the booking confirmation's metadata, never the confirmation itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookingInfo {
+    pub session_id: String,
+    /// How many times the confirmation has been rotated (1 at check-in).
+    pub generation: i64,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    /// The booking ends if the front desk is not visited before this.
+    pub idle_expires_at: i64,
+    /// The booking ends at this time whatever happens.
+    pub absolute_expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub revoked_reason: Option<String>,
+    pub user_agent: Option<String>,
+    pub client_address: Option<String>,
+    pub active: bool,
+}
+
+/// The answer to check-in, registration and the front desk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckInResponse {
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// The key card (JWT access token). Browsers also get it as an HttpOnly cookie.
+    pub access_token: String,
+    /// Seconds until the key card expires.
+    pub expires_in: i64,
+    /// When the key card expires (Unix seconds).
+    pub expires_at: i64,
+    pub session_id: String,
+    pub guest: GuestInfo,
+    pub booking: BookingInfo,
+}
+
+/// The answer to `/api/me`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeResponse {
+    pub user: GuestInfo,
+    pub session: BookingInfo,
+}
+
+/// The answer to `/api/sessions`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionsResponse {
+    /// The booking the key card belongs to.
+    pub current_session_id: String,
+    pub sessions: Vec<BookingInfo>,
+}
+
+/// The answer to check-out and revocation: the bookings that ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndedResponse {
+    pub ended: Vec<String>,
+}
+
+/// One entry of a booking's event log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventInfo {
+    pub id: i64,
+    pub at: i64,
+    /// `checked_in`, `refreshed`, `grace_reissued`, `reuse_detected`, `revoked`, `expired`,
+    /// `checked_out` or `password_changed`.
+    pub kind: String,
+    pub generation: Option<i64>,
+    pub detail: Option<String>,
+}
+
+/// `POST /api/auth/register`: creates the guest and checks them in (201).
+#[server(prefix = "/api", endpoint = "auth/register")]
+pub async fn register(username: String, password: String) -> Result<CheckInResponse, ApiError> {
+    let desk = ssr::front_desk()?;
+    let issued = desk.register(&username, &password, &ssr::client_info()).await?;
+    ssr::set_status(http::StatusCode::CREATED);
+    Ok(ssr::checked_in(&issued))
+}
+
+/// `POST /api/auth/login`: check-in.
+#[server(prefix = "/api", endpoint = "auth/login")]
+pub async fn login(username: String, password: String) -> Result<CheckInResponse, ApiError> {
+    let desk = ssr::front_desk()?;
+    let issued = desk.check_in(&username, &password, &ssr::client_info()).await?;
+    Ok(ssr::checked_in(&issued))
+}
+
+/// `POST /api/auth/refresh`: the front desk swaps the confirmation cookie for a new key card and
+/// a new confirmation.
+#[server(prefix = "/api", endpoint = "auth/refresh")]
+pub async fn refresh() -> Result<CheckInResponse, ApiError> {
+    let desk = ssr::front_desk()?;
+    let Some(confirmation) = ssr::confirmation() else {
+        return Err(ApiError::new(
+            ErrorCode::ConfirmationMissing,
+            "no booking confirmation was presented",
+        ));
+    };
+    match desk.refresh(&confirmation, &ssr::client_info()).await {
+        Ok(issued) => Ok(ssr::checked_in(&issued)),
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.error.ends_booking() {
+                ssr::clear_cookies();
+            }
+            Err(e)
+        }
+    }
+}
+
+/// `POST /api/auth/logout`: check-out. `scope` is `this` (default), `others` or `all`.
+#[server(prefix = "/api", endpoint = "auth/logout")]
+pub async fn logout(scope: Option<String>) -> Result<EndedResponse, ApiError> {
+    use keycard::front_desk::Scope;
+    let scope = match scope.as_deref().unwrap_or("this") {
+        "this" => Scope::This,
+        "others" => Scope::Others,
+        "all" => Scope::All,
+        _ => return Err(ApiError::new(ErrorCode::BadRequest, "scope must be this, others or all")),
+    };
+    if scope != Scope::Others {
+        // Even if the booking is already over, this browser's cookies go.
+        ssr::clear_cookies();
+    }
+    let desk = ssr::front_desk()?;
+    let ended = desk.check_out(&ssr::key_card()?, scope).await?;
+    Ok(EndedResponse { ended })
+}
+
+/// `POST /api/auth/password`: changes the password and ends the guest's other bookings.
+#[server(prefix = "/api", endpoint = "auth/password")]
+pub async fn change_password(
+    current_password: String,
+    new_password: String,
+) -> Result<EndedResponse, ApiError> {
+    let desk = ssr::front_desk()?;
+    let ended = desk.change_password(&ssr::key_card()?, &current_password, &new_password).await?;
+    Ok(EndedResponse { ended })
+}
+
+/// `POST /api/me`: who the key card belongs to, and its booking.
+#[server(prefix = "/api", endpoint = "me")]
+pub async fn me() -> Result<MeResponse, ApiError> {
+    let desk = ssr::front_desk()?;
+    let (guest, session) = desk.whoami(&ssr::key_card()?).await?;
+    Ok(MeResponse { user: ssr::guest_info(&guest), session: ssr::booking_info(&session) })
+}
+
+/// `POST /api/sessions`: the guest's bookings.
+#[server(prefix = "/api", endpoint = "sessions")]
+pub async fn sessions() -> Result<SessionsResponse, ApiError> {
+    let desk = ssr::front_desk()?;
+    let (current_session_id, list) = desk.sessions(&ssr::key_card()?).await?;
+    Ok(SessionsResponse {
+        current_session_id,
+        sessions: list.iter().map(ssr::booking_info).collect(),
+    })
+}
+
+/// `POST /api/sessions/revoke`: ends one of the guest's bookings (404 if not theirs).
+#[server(prefix = "/api", endpoint = "sessions/revoke")]
+pub async fn revoke_session(session_id: String) -> Result<EndedResponse, ApiError> {
+    let desk = ssr::front_desk()?;
+    desk.revoke_session(&ssr::key_card()?, &session_id).await?;
+    Ok(EndedResponse { ended: vec![session_id] })
+}
+
+/// `POST /api/sessions/events`: the event log of the key card's booking.
+#[server(prefix = "/api", endpoint = "sessions/events")]
+pub async fn session_events() -> Result<Vec<EventInfo>, ApiError> {
+    let desk = ssr::front_desk()?;
+    let events = desk.events(&ssr::key_card()?).await?;
+    Ok(events
+        .into_iter()
+        .map(|e| EventInfo {
+            id: e.id,
+            at: e.at,
+            kind: e.kind.as_str().to_owned(),
+            generation: e.generation,
+            detail: e.detail,
+        })
+        .collect())
+}

@@ -1,0 +1,93 @@
+//! # keycard-app: the pages of the hotel
+//!
+//! The Leptos UI, rendered on the server and hydrated in the browser: the pages and components,
+//! and the thin server functions of the HTTP contract ([`api`]). Everything about tokens is
+//! decided by the `keycard` core on the server; this crate only shows it.
+
+pub mod api;
+mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::StaticSegment;
+
+/// The HTML document around [`App`], rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    set_content_security_policy(&options);
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The page's Content-Security-Policy: scripts only from this origin or carrying this response's
+/// nonce (the hydration bootstrap), WebAssembly allowed to compile, nothing framed.
+#[cfg(feature = "ssr")]
+fn set_content_security_policy(options: &LeptosOptions) {
+    let Some(nonce) = leptos::nonce::use_nonce() else { return };
+    // Live reload (`cargo leptos watch`) talks to its own websocket port.
+    let reload = if options.reload_port > 0 {
+        format!(" ws://{}:{}", options.site_addr.ip(), options.reload_port)
+    } else {
+        String::new()
+    };
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'{reload}; \
+         frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+    );
+    if let (Some(res), Ok(value)) =
+        (use_context::<leptos_axum::ResponseOptions>(), http::HeaderValue::from_str(&policy))
+    {
+        res.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
+/// The application: every page of the hotel.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    mark_hydrated();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/keycard.css" />
+        <Link rel="icon" href="/favicon.svg" type_="image/svg+xml" />
+        <Title text="Keycard: JWT access and refresh tokens, explained" />
+        <Router>
+            <header class="topbar">
+                <a class="brand" href="/">
+                    <span aria-hidden="true">"🔑 "</span>
+                    "Keycard"
+                </a>
+            </header>
+            <main id="main">
+                <Routes fallback=pages::NotFound>
+                    <Route path=StaticSegment("") view=pages::Lobby />
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+/// Sets `data-hydrated` on `<body>` once the page is interactive, so tests and curious readers can
+/// tell a server-rendered page from a hydrated one. Effects run only in the browser.
+fn mark_hydrated() {
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+}

@@ -1,0 +1,75 @@
+use leptos::prelude::*;
+
+/// The article's four steps, in the hotel's words.
+const STEPS: [(&str, &str, &str); 4] = [
+    (
+        "Check-in",
+        "Login",
+        "You show your password once. The front desk hands you a key card (a short-lived access \
+         token) and a booking confirmation (a long-lived refresh token).",
+    ),
+    (
+        "Open doors",
+        "Accessing resources",
+        "Every request carries the key card. The room and the amenities check its signature with \
+         the hotel's public keys; nobody asks the front desk.",
+    ),
+    (
+        "Key card expires",
+        "Token expiry",
+        "After a couple of minutes the key card stops opening doors. Show the booking \
+         confirmation at the front desk for a new card, and a new confirmation: the old one is \
+         now void, and showing it again cancels the booking.",
+    ),
+    (
+        "Check-out",
+        "Logout or expiry",
+        "Check out, or let the booking lapse, and both tokens are worthless: check in again.",
+    ),
+];
+
+/// `/`: what Keycard shows, the hotel analogy, and the four steps.
+#[component]
+pub fn Lobby() -> impl IntoView {
+    let (step, set_step) = signal(0usize);
+    view! {
+        <section class="hero">
+            <h1>"Welcome to the Keycard hotel"</h1>
+            <p class="lede">
+                "A working demonstration of JWT access and refresh tokens. Your "
+                <strong>"key card"</strong> " (the access token) opens your room and the amenities, and "
+                "expires soon. Your " <strong>"booking confirmation"</strong>
+                " (the refresh token) gets you a new key card at the " <strong>"front desk"</strong>
+                " without checking in again."
+            </p>
+        </section>
+        <section class="card" aria-labelledby="steps-title">
+            <h2 id="steps-title">"How a stay works"</h2>
+            <ol class="steps" role="list">
+                {STEPS
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (hotel, token, _))| {
+                        view! {
+                            <li class="step" class:current=move || step.get() == i>
+                                <button
+                                    type="button"
+                                    class="step-button"
+                                    aria-pressed=move || (step.get() == i).to_string()
+                                    on:click=move |_| set_step.set(i)
+                                >
+                                    <span class="step-number">{i + 1}</span>
+                                    <span class="step-hotel">{*hotel}</span>
+                                    <span class="step-token">{*token}</span>
+                                </button>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ol>
+            <p class="step-text" aria-live="polite" data-testid="step-text">
+                {move || STEPS[step.get()].2}
+            </p>
+        </section>
+    }
+}

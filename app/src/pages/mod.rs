@@ -1,0 +1,7 @@
+//! One module a page.
+
+mod lobby;
+mod not_found;
+
+pub use lobby::Lobby;
+pub use not_found::NotFound;

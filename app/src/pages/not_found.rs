@@ -1,0 +1,16 @@
+use leptos::prelude::*;
+
+/// Any path no page answers: a real 404, not a 200 with an apology.
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <section class="card">
+            <h1>"No such room"</h1>
+            <p>"This corridor leads nowhere. " <a href="/">"Back to the lobby"</a></p>
+        </section>
+    }
+}

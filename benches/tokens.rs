@@ -1,0 +1,62 @@
+//! Benchmarks of the hot paths: cutting and checking a key card, and one front-desk rotation on
+//! SQLite (a real file in WAL mode). Run with `cargo bench --bench tokens`.
+
+use std::sync::{Arc, Mutex};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use keycard::front_desk::ClientInfo;
+use keycard::key_card::{self, KeyCardRequest};
+use keycard::keys::KeyRing;
+use keycard::storage::sqlite::SqliteStore;
+use keycard::{Clock, Config, FrontDesk};
+
+fn key_cards(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::for_data_dir(dir.path());
+    let ring = KeyRing::open(&config.keys_file, config.mode).unwrap();
+    let keys = ring.current();
+    let clock = Clock::system();
+    let request = KeyCardRequest {
+        issuer: &config.issuer,
+        audience: &config.audience,
+        client_id: &config.client_id,
+        user_id: "guest-id",
+        username: "ann",
+        session_id: "session-id",
+        lifetime_secs: 120,
+    };
+    c.bench_function("key card: issue (Ed25519 sign)", |b| {
+        b.iter(|| key_card::issue(&keys, &request, clock.now()))
+    });
+    let (token, _) = key_card::issue(&keys, &request, clock.now());
+    c.bench_function("key card: verify (header checks + Ed25519 verify)", |b| {
+        b.iter(|| {
+            key_card::verify(&token, keys.public(), &config.issuer, &config.audience, &clock)
+                .unwrap()
+        })
+    });
+}
+
+fn rotation(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::for_data_dir(dir.path());
+    let desk = rt.block_on(async {
+        let store = SqliteStore::connect(&config.database_url).await.unwrap();
+        let keys = KeyRing::open(&config.keys_file, config.mode).unwrap();
+        FrontDesk::new(&config, Arc::new(store), keys, Clock::system())
+    });
+    let client = ClientInfo::default();
+    let first = rt.block_on(desk.register("ann", "correct horse battery", &client)).unwrap();
+    let current = Mutex::new(first.confirmation);
+    c.bench_function("front desk: one rotation on SQLite", |b| {
+        b.to_async(&rt).iter(|| async {
+            let token = current.lock().unwrap().clone();
+            let issued = desk.refresh(&token, &client).await.unwrap();
+            *current.lock().unwrap() = issued.confirmation;
+        })
+    });
+}
+
+criterion_group!(benches, key_cards, rotation);
+criterion_main!(benches);

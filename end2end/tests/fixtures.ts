@@ -1,0 +1,46 @@
+// Shared fixtures: the address of the server started by global-setup.ts, and a page that fails
+// the test on any console error, page error or failed request not explicitly expected.
+import { test as base, expect, type Page, type Response } from "@playwright/test";
+
+type Watch = {
+  /** Problems seen so far: console errors, uncaught errors, failed or 5xx requests. */
+  problems: string[];
+  /** Marks responses matching `predicate` (e.g. an expected 401) as fine. */
+  allow: (predicate: (res: Response) => boolean) => void;
+};
+
+export const test = base.extend<{ watch: Watch }>({
+  baseURL: async ({}, use) => {
+    const url = process.env.KEYCARD_BASE_URL;
+    if (!url) throw new Error("KEYCARD_BASE_URL is unset: global-setup.ts did not run");
+    await use(url);
+  },
+  watch: [
+    async ({ page }, use) => {
+      const problems: string[] = [];
+      const allowed: Array<(res: Response) => boolean> = [];
+      page.on("console", (msg) => {
+        if (msg.type() === "error") problems.push(`console error: ${msg.text()}`);
+      });
+      page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+      page.on("requestfailed", (req) =>
+        problems.push(`request failed: ${req.method()} ${req.url()} ${req.failure()?.errorText}`),
+      );
+      page.on("response", (res) => {
+        if (res.status() >= 400 && !allowed.some((ok) => ok(res))) {
+          problems.push(`HTTP ${res.status()}: ${res.request().method()} ${res.url()}`);
+        }
+      });
+      await use({ problems, allow: (p) => allowed.push(p) });
+      expect(problems, "console errors or failed requests").toEqual([]);
+    },
+    { auto: true },
+  ],
+});
+
+export { expect };
+
+/** Waits until the page has hydrated (the app sets data-hydrated on <body>). */
+export async function hydrated(page: Page): Promise<void> {
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+}

@@ -1,0 +1,74 @@
+# Sourced by scripts/run and scripts/test: installs what Keycard needs and is missing, and puts
+# it on PATH. Safe to run again: each step checks first.
+#
+#   KEYCARD_TOOLS   where cargo-leptos, wasm-bindgen-cli and wasm-opt go (default: .tools/ in the
+#                   repository; CI points it at a cache shared between clones)
+#
+# Usage: setup_build_tools   (Rust target, cargo-leptos, wasm-bindgen-cli, wasm-opt)
+#        setup_test_tools    (the end2end npm packages and a Chromium for Playwright)
+
+set -euo pipefail
+
+KEYCARD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+KEYCARD_TOOLS="${KEYCARD_TOOLS:-$KEYCARD_ROOT/.tools}"
+CARGO_LEPTOS_VERSION="0.3.10"
+BINARYEN_VERSION="123.0.0"
+# wasm-bindgen-cli must equal the wasm-bindgen crate pinned in Cargo.toml.
+WASM_BINDGEN_VERSION="$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)"/\1/p' "$KEYCARD_ROOT/Cargo.toml")"
+
+mkdir -p "$KEYCARD_TOOLS/bin"
+export PATH="$KEYCARD_TOOLS/bin:$KEYCARD_TOOLS/npm/node_modules/.bin:$PATH"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || { echo "error: $1 is required: $2" >&2; exit 1; }
+}
+
+# cargo install of $1 at version $2 into the tools folder, unless that version is there already.
+install_crate() {
+  local crate=$1 version=$2 bin=$3; shift 3
+  if "$KEYCARD_TOOLS/bin/$bin" --version 2>/dev/null | grep -q " $version"; then return; fi
+  say "installing $crate $version into $KEYCARD_TOOLS (once per machine; takes minutes)"
+  cargo install "$crate" --version "$version" --root "$KEYCARD_TOOLS" --force "$@"
+}
+
+setup_build_tools() {
+  need cargo "install Rust with rustup (https://rustup.rs)"
+  need rustup "install Rust with rustup (https://rustup.rs)"
+  need npm "install Node.js 20 or newer with npm"
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  install_crate cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-leptos --locked
+  # No --locked: the CLI's own lock file names a crate version missing from the registry index.
+  install_crate wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
+  if ! wasm-opt --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*}"; then
+    say "installing wasm-opt (binaryen $BINARYEN_VERSION from npm)"
+    npm install --silent --no-audit --no-fund --prefix "$KEYCARD_TOOLS/npm" "binaryen@$BINARYEN_VERSION"
+  fi
+}
+
+setup_test_tools() {
+  local e2e="$KEYCARD_ROOT/end2end"
+  if [ ! -d "$e2e/node_modules" ] || [ "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]; then
+    say "installing the end-to-end test packages (npm ci)"
+    (cd "$e2e" && npm ci --no-audit --no-fund)
+  fi
+  if [ -z "${KEYCARD_CHROMIUM:-}" ]; then
+    for candidate in /usr/bin/chromium /usr/bin/chromium-browser; do
+      if [ -x "$candidate" ]; then export KEYCARD_CHROMIUM="$candidate"; break; fi
+    done
+  fi
+  if [ -z "${KEYCARD_CHROMIUM:-}" ]; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+      say "installing Debian's chromium for Playwright"
+      (apt-get install -y -q chromium >/dev/null 2>&1) || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)
+      export KEYCARD_CHROMIUM=/usr/bin/chromium
+    else
+      say "installing Playwright's own Chromium"
+      (cd "$e2e" && npx playwright install chromium)
+    fi
+  fi
+}

@@ -1,0 +1,173 @@
+//! The HTTP handlers that are not Leptos pages: health, the JWKS, the resource server, and the
+//! door in front of the server functions that turns their typed errors into status codes.
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::header::{
+    ACCEPT, CACHE_CONTROL, LOCATION, REFERER, RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE,
+};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use keycard::jwt::TokenError;
+use keycard::key_card;
+use keycard::keys::PublicKeys;
+use keycard_app::api::ssr::key_card_from;
+use keycard_app::api::{ApiError, ErrorCode};
+use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
+use serde::Serialize;
+
+use crate::AppState;
+
+/// A JSON error answer with the status its code calls for.
+pub(crate) fn api_error(err: ApiError) -> Response {
+    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut res = (status, Json(&err)).into_response();
+    if let Some(wait) = err.retry_after {
+        res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(wait));
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        res.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// `GET /healthz`: 200 when the database answers, 503 otherwise.
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    match state.desk.ping().await {
+        Ok(()) => Json(serde_json::json!({ "status": "ok" })).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "unavailable" })))
+                .into_response()
+        }
+    }
+}
+
+/// `GET /.well-known/jwks.json`: the public keys (current and previous).
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    let mut res = Json(state.desk.jwks()).into_response();
+    // Short, so a rotation reaches resource servers within a minute.
+    res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+    res
+}
+
+/// The amenities the resource server guards.
+const AMENITIES: [(&str, &str); 2] = [
+    ("gym", "The gym is open. Mind the rowing machine."),
+    ("pool", "The pool is open. Towels are by the door."),
+];
+
+/// What the resource server answers to a valid key card.
+#[derive(Serialize)]
+struct AmenityPass {
+    amenity: &'static str,
+    message: &'static str,
+    guest: String,
+    sub: String,
+    session_id: String,
+    kid: Option<String>,
+    expires_at: i64,
+    /// How the key card was checked: always the public keys alone.
+    verified_with: &'static str,
+}
+
+/// `GET /amenities/{name}`: a resource server. It checks key cards with the published public
+/// keys alone, the way a separate service that fetched the JWKS would: no database, no front
+/// desk. So a revoked booking's key card still opens the gym until it expires.
+pub async fn amenity(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some((amenity, message)) = AMENITIES.into_iter().find(|(a, _)| *a == name) else {
+        return api_error(ApiError::new(ErrorCode::NotFound, "the hotel has no such amenity"));
+    };
+    let Some(token) = key_card_from(&headers) else {
+        return api_error(ApiError::new(ErrorCode::KeyCardMissing, "no key card was presented"));
+    };
+    let public = PublicKeys::from_jwks(&state.desk.jwks());
+    let config = &state.config;
+    match key_card::verify(&token, &public, &config.issuer, &config.audience, state.desk.clock()) {
+        Ok(claims) => {
+            let mut res = Json(AmenityPass {
+                amenity,
+                message,
+                guest: claims.preferred_username,
+                sub: claims.sub,
+                session_id: claims.sid,
+                kid: key_card::kid(&token),
+                expires_at: claims.exp,
+                verified_with: "the hotel's public keys (JWKS) only: no database, no front desk",
+            })
+            .into_response();
+            res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(TokenError::Expired) => {
+            api_error(ApiError::new(ErrorCode::KeyCardExpired, "the key card has expired"))
+        }
+        Err(e) => {
+            api_error(ApiError::new(ErrorCode::KeyCardInvalid, format!("key card refused: {e}")))
+        }
+    }
+}
+
+/// Any `/api` path no server function answers: a JSON 404 rather than an HTML page.
+pub async fn api_not_found() -> Response {
+    api_error(ApiError::new(ErrorCode::NotFound, "no such endpoint"))
+}
+
+/// Gives a server function's typed error the status its code calls for (the server function
+/// layer itself answers every error with 500). A plain HTML form post that fails (a form used
+/// before hydration) is sent back to its page with `?error=<code>` instead.
+pub(crate) async fn typed_errors(req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/api/") {
+        return next.run(req).await;
+    }
+    let plain_form = req
+        .headers()
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let back_to = plain_form
+        .then(|| req.headers().get(REFERER)?.to_str().ok()?.parse::<Uri>().ok())
+        .flatten();
+    let res = next.run(req).await;
+    let mut res = if res.headers().contains_key(SERVER_FN_ERROR_HEADER) {
+        typed_error(res, back_to).await
+    } else {
+        res
+    };
+    // Answers here carry key cards and personal data: never cache them.
+    res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+async fn typed_error(res: Response, back_to: Option<Uri>) -> Response {
+    let (parts, body) = res.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let err: ApiError = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| ApiError::new(ErrorCode::Internal, "something went wrong"));
+    let mut out = match back_to {
+        Some(page) => {
+            // Only the path: never an open redirect to another site.
+            let code = serde_json::to_value(err.error).unwrap_or_default();
+            let location = format!("{}?error={}", page.path(), code.as_str().unwrap_or("internal"));
+            let mut res = Response::new(Body::empty());
+            *res.status_mut() = StatusCode::SEE_OTHER;
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                res.headers_mut().insert(LOCATION, value);
+            }
+            res
+        }
+        None => api_error(err),
+    };
+    // Cookies the server function set (e.g. cleared after a refused refresh) still apply.
+    for cookie in parts.headers.get_all(SET_COOKIE) {
+        out.headers_mut().append(SET_COOKIE, cookie.clone());
+    }
+    out
+}

@@ -1,0 +1,193 @@
+//! Test harness: each test gets its own app on 127.0.0.1:0 with its own temporary database and
+//! key ring, and a manual clock it can move instead of sleeping.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use keycard::config::RateLimits;
+use keycard::keys::KeyRing;
+use keycard::storage::sqlite::SqliteStore;
+use keycard::{Clock, Config, FrontDesk};
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub config: Config,
+    pub desk: FrontDesk,
+    pub store: SqliteStore,
+    pub clock: Clock,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// An app with the default lifetimes and generous rate limits.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// An app whose configuration `tweak` adjusts first.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::for_data_dir(dir.path());
+    config.rate_limits = RateLimits {
+        login_per_account_per_minute: 1000,
+        login_per_address_per_minute: 1000,
+        refresh_per_address_per_minute: 10_000,
+    };
+    tweak(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let store = SqliteStore::connect(&config.database_url).await.expect("database");
+    let keys = KeyRing::open(&config.keys_file, config.mode).expect("keys");
+    let clock = Clock::manual(Clock::system().now());
+    let desk = FrontDesk::new(&config, Arc::new(store.clone()), keys, clock.clone());
+    let router = keycard_server::router(
+        config.clone(),
+        desk.clone(),
+        keycard_server::leptos_options(&config),
+    );
+    tokio::spawn(keycard_server::serve(listener, router, std::future::pending()));
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        config,
+        desk,
+        store,
+        clock,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        _dir: dir,
+    }
+}
+
+/// What a check-in or refresh handed back: the body and both cookies.
+#[derive(Clone, Debug)]
+pub struct Stay {
+    pub body: Value,
+    pub key_card: String,
+    pub confirmation: String,
+}
+
+/// Cookie name -> (value, the whole Set-Cookie line).
+pub fn set_cookies(headers: &HeaderMap) -> HashMap<String, (String, String)> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|line| {
+            let (pair, _) = line.split_once(';').unwrap_or((line, ""));
+            let (name, value) = pair.split_once('=')?;
+            Some((name.trim().to_owned(), (value.trim().to_owned(), line.to_owned())))
+        })
+        .collect()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A form POST with optional extra headers.
+    pub async fn post(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut req = self.http.post(self.url(path)).form(form);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Response {
+        self.post("/api/auth/register", &[("username", username), ("password", password)], &[])
+            .await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post("/api/auth/login", &[("username", username), ("password", password)], &[]).await
+    }
+
+    /// Registers `username` and returns the first stay.
+    pub async fn guest(&self, username: &str) -> Stay {
+        let res = self.register(username, PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "register {username}");
+        stay(res).await
+    }
+
+    /// Checks `username` in again (a new booking).
+    pub async fn check_in(&self, username: &str) -> Stay {
+        let res = self.login(username, PASSWORD).await;
+        assert_eq!(res.status(), StatusCode::OK, "login {username}");
+        stay(res).await
+    }
+
+    /// Shows a confirmation at the front desk.
+    pub async fn refresh(&self, confirmation: &str) -> Response {
+        let cookie = format!("__Secure-confirmation={confirmation}");
+        self.post("/api/auth/refresh", &[], &[("cookie", &cookie)]).await
+    }
+
+    /// A POST to a protected endpoint with the key card as a Bearer token.
+    pub async fn bearer(&self, path: &str, key_card: &str, form: &[(&str, &str)]) -> Response {
+        let auth = format!("Bearer {key_card}");
+        self.post(path, form, &[("authorization", &auth)]).await
+    }
+
+    pub async fn amenity(&self, name: &str, key_card: &str) -> Response {
+        self.http
+            .get(self.url(&format!("/amenities/{name}")))
+            .bearer_auth(key_card)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Reads a 200/201 check-in answer.
+pub async fn stay(res: Response) -> Stay {
+    let cookies = set_cookies(res.headers());
+    let body: Value = res.json().await.expect("json body");
+    Stay {
+        key_card: cookies.get("__Host-keycard").expect("key card cookie").0.clone(),
+        confirmation: cookies.get("__Secure-confirmation").expect("confirmation cookie").0.clone(),
+        body,
+    }
+}
+
+/// Reads an error answer: (status, code).
+pub async fn error(res: Response) -> (StatusCode, String) {
+    let status = res.status();
+    let body: Value = res.json().await.expect("json error body");
+    (status, body["error"].as_str().unwrap_or_default().to_owned())
+}
+
+/// The decoded payload of a JWT, unverified.
+pub fn claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap(),
+    )
+    .unwrap()
+}
+
+/// The decoded header of a JWT, unverified.
+pub fn header(token: &str) -> Value {
+    use base64::Engine;
+    let part = token.split('.').next().unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap())
+        .unwrap()
+}

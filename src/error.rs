@@ -1,0 +1,54 @@
+//! The core's one error type. The HTTP layer maps each variant to a status and a stable code;
+//! [`AuthError::Internal`] is logged once there and shown to clients as a generic message.
+
+use crate::jwt::TokenError;
+use crate::passwords::PolicyError;
+use crate::throttle::RetryAfter;
+
+/// Why the front desk said no.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("usernames are 3 to 32 characters of letters, digits, '_', '.' and '-'")]
+    InvalidUsername,
+    #[error("{0}")]
+    WeakPassword(#[from] PolicyError),
+    #[error("that username is taken")]
+    UsernameTaken,
+    /// Unknown guest or wrong password: deliberately one answer.
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    #[error("too many attempts; try again in {} s", .0.secs())]
+    TooManyRequests(RetryAfter),
+    #[error("key card refused: {0}")]
+    KeyCard(TokenError),
+    #[error("booking confirmation refused: {0}")]
+    Confirmation(TokenError),
+    /// The confirmation is a genuine one of this booking but not its current one: a replay.
+    #[error("this booking confirmation was already used; the booking is cancelled")]
+    ReuseDetected,
+    #[error("the booking was cancelled")]
+    SessionRevoked,
+    #[error("the booking has expired")]
+    SessionExpired,
+    #[error("no such booking")]
+    SessionNotFound,
+    #[error("the demo controls are turned off")]
+    DemoDisabled,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<crate::storage::StoreError> for AuthError {
+    fn from(e: crate::storage::StoreError) -> Self {
+        match e {
+            crate::storage::StoreError::UsernameTaken => Self::UsernameTaken,
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::passwords::HashError> for AuthError {
+    fn from(e: crate::passwords::HashError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}

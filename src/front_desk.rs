@@ -1,0 +1,695 @@
+//! The front desk: check-in, the swap of a booking confirmation for a new key card (rotation with
+//! theft detection), check-out, bookings and password changes.
+//!
+//! ## Rotation and the grace window
+//! Every visit replaces the booking's confirmation in one transaction: generation N becomes N+1
+//! and N's hash is kept as the *previous* one. Showing N again within the grace window (a second
+//! tab refreshing at the same moment, or a client whose response was lost) is answered with the
+//! *current* confirmation, re-derived and re-signed to the identical token, so every caller
+//! converges on one confirmation. Anything else that is genuine but not current (N after the
+//! window, or N-1 and older at any time) means two parties hold the booking's confirmations:
+//! the whole booking is cancelled and the event logged.
+//!
+//! ## Stateless reads, stateful sensitive operations
+//! A key card is checked with the public keys alone ([`FrontDesk::verify_key_card`]), so a revoked
+//! booking's key cards keep opening the amenities until they expire (minutes). Operations that
+//! matter ([`FrontDesk::authorize_sensitive`]: sessions, password, check-out) also look the
+//! booking up, so revocation bites there at once.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rand::RngCore;
+use serde::Serialize;
+
+use crate::clock::{Clock, Timestamp};
+use crate::config::{Config, Lifetimes, Mode};
+use crate::confirmation::{self, ConfirmationClaims};
+use crate::error::AuthError;
+use crate::jwt::random_id;
+use crate::key_card::{self, KeyCardClaims, KeyCardRequest};
+use crate::keys::{Jwks, KeyError, KeyRing, KeySet};
+use crate::passwords::{self, Passwords, Verdict};
+use crate::storage::sqlite::SqliteStore;
+use crate::storage::{
+    EventKind, GuestRecord, NewEvent, Rotation, SessionChange, SessionEvent, SessionRecord,
+    SessionUpdate, Store, StoreError,
+};
+use crate::throttle::Throttle;
+
+/// Where a request came from, for rate limits and the bookings list.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub address: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// Which bookings a check-out ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// Only the booking the key card belongs to.
+    #[default]
+    This,
+    /// Every other booking of the guest.
+    Others,
+    /// All the guest's bookings.
+    All,
+}
+
+/// A booking as the guest may see it (no hashes, no salt).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SessionView {
+    pub id: String,
+    pub generation: i64,
+    pub created_at: Timestamp,
+    pub last_used_at: Timestamp,
+    pub idle_expires_at: Timestamp,
+    pub absolute_expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    pub revoked_reason: Option<String>,
+    pub user_agent: Option<String>,
+    pub client_address: Option<String>,
+    pub active: bool,
+}
+
+impl SessionView {
+    fn new(r: &SessionRecord, now: Timestamp) -> Self {
+        Self {
+            id: r.id.clone(),
+            generation: r.generation,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+            idle_expires_at: r.idle_expires_at,
+            absolute_expires_at: r.absolute_expires_at,
+            revoked_at: r.revoked_at,
+            revoked_reason: r.revoked_reason.clone(),
+            user_agent: r.user_agent.clone(),
+            client_address: r.client_address.clone(),
+            active: r.is_active(now),
+        }
+    }
+}
+
+/// A guest as the guest may see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GuestView {
+    pub id: String,
+    pub username: String,
+    pub created_at: Timestamp,
+}
+
+/// A fresh key card and booking confirmation. Not `Debug`: it holds both tokens.
+pub struct Issued {
+    pub key_card: String,
+    pub key_card_claims: KeyCardClaims,
+    pub confirmation: String,
+    pub confirmation_claims: ConfirmationClaims,
+    pub guest: GuestView,
+    pub session: SessionView,
+}
+
+/// Settings the front desk works by, taken from [`Config`].
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub mode: Mode,
+    pub issuer: String,
+    pub audience: String,
+    pub client_id: String,
+    pub lifetimes: Lifetimes,
+    pub demo_controls: bool,
+}
+
+/// Why the front desk could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The auth core's entry point. Cheap to clone.
+#[derive(Clone)]
+pub struct FrontDesk {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    keys: KeyRing,
+    passwords: Passwords,
+    throttle: Throttle,
+    clock: Clock,
+    policy: Policy,
+}
+
+/// The outcome of a visit to the front desk, decided inside the booking's transaction.
+enum Visit {
+    Rotated,
+    Reissued,
+    Refused(AuthError),
+}
+
+impl FrontDesk {
+    /// Opens the SQLite store and the key ring named by `config`.
+    pub async fn open(config: &Config) -> Result<Self, StartError> {
+        let store = SqliteStore::connect(&config.database_url).await?;
+        let keys = KeyRing::open(&config.keys_file, config.mode)?;
+        Ok(Self::new(config, Arc::new(store), keys, Clock::system()))
+    }
+
+    /// Assembles a front desk from its parts (tests pass a manual clock).
+    pub fn new(config: &Config, store: Arc<dyn Store>, keys: KeyRing, clock: Clock) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                keys,
+                passwords: Passwords::new(config.hash_concurrency),
+                throttle: Throttle::new(&config.rate_limits),
+                clock,
+                policy: Policy {
+                    mode: config.mode,
+                    issuer: config.issuer.clone(),
+                    audience: config.audience.clone(),
+                    client_id: config.client_id.clone(),
+                    lifetimes: config.lifetimes.clone(),
+                    demo_controls: config.demo_controls,
+                },
+            }),
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// The public keys, for `/.well-known/jwks.json`.
+    pub fn jwks(&self) -> Jwks {
+        self.inner.keys.current().jwks()
+    }
+
+    /// The key ring, for resource servers that verify with public keys only.
+    pub fn keys(&self) -> &KeyRing {
+        &self.inner.keys
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> Result<(), AuthError> {
+        Ok(self.inner.store.ping().await?)
+    }
+
+    /// Periodic upkeep: picks up a rotated key file and trims idle rate-limit state.
+    pub fn housekeeping(&self) {
+        if let Err(e) = self.inner.keys.reload_if_changed(self.inner.policy.mode) {
+            tracing::error!(error = %e, "could not reload the signing keys; keeping the old ones");
+        }
+        self.inner.throttle.forget_idle();
+    }
+
+    /// Registers a guest and checks them in.
+    #[tracing::instrument(skip_all, fields(username = %username))]
+    pub async fn register(
+        &self,
+        username: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<Issued, AuthError> {
+        check_username(username)?;
+        passwords::check_policy(username, password)?;
+        self.inner.throttle.login(username, client.address).map_err(AuthError::TooManyRequests)?;
+        let hash = self.inner.passwords.hash(password).await?;
+        let guest = GuestRecord {
+            id: random_id(),
+            username: username.to_owned(),
+            password_hash: hash,
+            created_at: self.now(),
+        };
+        self.inner.store.create_guest(&guest).await?;
+        tracing::info!(guest = %guest.id, "guest registered");
+        self.start_session(&guest, client).await
+    }
+
+    /// Check-in: the password for a key card and a booking confirmation, in a new booking.
+    #[tracing::instrument(skip_all, fields(username = %username))]
+    pub async fn check_in(
+        &self,
+        username: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<Issued, AuthError> {
+        // Malformed names and passwords get the same answer as wrong ones, after the same work.
+        let plausible =
+            check_username(username).is_ok() && password.chars().count() <= passwords::MAX_LEN;
+        let account = if plausible { username } else { "" };
+        self.inner.throttle.login(account, client.address).map_err(AuthError::TooManyRequests)?;
+        let guest =
+            if plausible { self.inner.store.guest_by_username(username).await? } else { None };
+        let verdict = self
+            .inner
+            .passwords
+            .verify(
+                if plausible { password } else { "" },
+                guest.as_ref().map(|g| g.password_hash.as_str()),
+            )
+            .await?;
+        let (Verdict::Accepted { rehash }, Some(guest)) = (verdict, guest) else {
+            tracing::info!("check-in refused");
+            return Err(AuthError::InvalidCredentials);
+        };
+        if let Some(stronger) = rehash {
+            self.inner.store.upgrade_password_hash(&guest.id, &stronger).await?;
+            tracing::info!(guest = %guest.id, "password hash upgraded to current parameters");
+        }
+        self.start_session(&guest, client).await
+    }
+
+    /// The front desk proper: swaps a booking confirmation for a new key card and confirmation.
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh(
+        &self,
+        confirmation: &str,
+        client: &ClientInfo,
+    ) -> Result<Issued, AuthError> {
+        self.inner.throttle.refresh(client.address).map_err(AuthError::TooManyRequests)?;
+        let keys = self.inner.keys.current();
+        let claims = confirmation::verify(
+            confirmation,
+            keys.public(),
+            &self.inner.policy.issuer,
+            &self.inner.clock,
+        )
+        .map_err(AuthError::Confirmation)?;
+        let presented = confirmation::hash_id(&claims.jti);
+        let now = self.now();
+        let lifetimes = &self.inner.policy.lifetimes;
+        let mut visit = None;
+        self.inner
+            .store
+            .transact_session(&claims.sid, &mut |record| {
+                let (change, outcome) = decide(record, &claims, &presented, now, lifetimes, &keys);
+                visit = Some(outcome);
+                change
+            })
+            .await?;
+        let record = match visit.unwrap_or(Visit::Refused(AuthError::SessionNotFound)) {
+            Visit::Refused(AuthError::ReuseDetected) => {
+                tracing::warn!(session = %claims.sid, generation = claims.generation, "confirmation reuse detected; booking cancelled");
+                return Err(AuthError::ReuseDetected);
+            }
+            Visit::Refused(AuthError::SessionNotFound) => {
+                return Err(AuthError::Confirmation(crate::jwt::TokenError::Invalid))
+            }
+            Visit::Refused(e) => return Err(e),
+            Visit::Rotated | Visit::Reissued => {
+                self.inner.store.session(&claims.sid).await?.ok_or(AuthError::SessionNotFound)?
+            }
+        };
+        let guest =
+            self.inner.store.guest(&record.guest_id).await?.ok_or(AuthError::SessionNotFound)?;
+        Ok(self.issue(&keys, &guest, &record))
+    }
+
+    /// Check-out. `Scope::This` ends the key card's booking; the others end the guest's other or
+    /// all bookings.
+    #[tracing::instrument(skip_all)]
+    pub async fn check_out(&self, key_card: &str, scope: Scope) -> Result<Vec<String>, AuthError> {
+        let claims = self.authorize_sensitive(key_card).await?;
+        let now = self.now();
+        let store = &self.inner.store;
+        let ended = match scope {
+            Scope::This => {
+                self.end_session(&claims.sub, &claims.sid, EventKind::CheckedOut, "checked out")
+                    .await?;
+                vec![claims.sid]
+            }
+            Scope::Others => {
+                store
+                    .revoke_sessions_of(
+                        &claims.sub,
+                        Some(&claims.sid),
+                        EventKind::Revoked,
+                        "ended from another booking",
+                        now,
+                    )
+                    .await?
+            }
+            Scope::All => {
+                store
+                    .revoke_sessions_of(
+                        &claims.sub,
+                        None,
+                        EventKind::CheckedOut,
+                        "checked out everywhere",
+                        now,
+                    )
+                    .await?
+            }
+        };
+        Ok(ended)
+    }
+
+    /// Checks a key card with the public keys only: no database, so a revoked booking's key
+    /// cards keep working until they expire. Fit for plain reads.
+    pub fn verify_key_card(&self, key_card: &str) -> Result<KeyCardClaims, AuthError> {
+        let keys = self.inner.keys.current();
+        let policy = &self.inner.policy;
+        key_card::verify(
+            key_card,
+            keys.public(),
+            &policy.issuer,
+            &policy.audience,
+            &self.inner.clock,
+        )
+        .map_err(AuthError::KeyCard)
+    }
+
+    /// [`verify_key_card`](Self::verify_key_card), then checks the booking is still active, so
+    /// revocation takes effect at once. For operations that change or reveal something.
+    pub async fn authorize_sensitive(&self, key_card: &str) -> Result<KeyCardClaims, AuthError> {
+        let claims = self.verify_key_card(key_card)?;
+        let session =
+            self.inner.store.session(&claims.sid).await?.ok_or(AuthError::SessionRevoked)?;
+        if session.guest_id != claims.sub {
+            return Err(AuthError::SessionRevoked);
+        }
+        let now = self.now();
+        if now >= session.idle_expires_at || now >= session.absolute_expires_at {
+            return Err(AuthError::SessionExpired);
+        }
+        if session.revoked_at.is_some() {
+            return Err(AuthError::SessionRevoked);
+        }
+        Ok(claims)
+    }
+
+    /// Who the key card belongs to, and its booking.
+    pub async fn whoami(&self, key_card: &str) -> Result<(GuestView, SessionView), AuthError> {
+        let claims = self.authorize_sensitive(key_card).await?;
+        let guest = self.inner.store.guest(&claims.sub).await?.ok_or(AuthError::SessionRevoked)?;
+        let session =
+            self.inner.store.session(&claims.sid).await?.ok_or(AuthError::SessionRevoked)?;
+        Ok((guest_view(&guest), SessionView::new(&session, self.now())))
+    }
+
+    /// The guest's bookings, newest first.
+    pub async fn sessions(&self, key_card: &str) -> Result<(String, Vec<SessionView>), AuthError> {
+        let claims = self.authorize_sensitive(key_card).await?;
+        let now = self.now();
+        let list = self.inner.store.sessions_of(&claims.sub).await?;
+        Ok((claims.sid, list.iter().map(|s| SessionView::new(s, now)).collect()))
+    }
+
+    /// Ends one of the guest's bookings. Another guest's booking is [`AuthError::SessionNotFound`].
+    pub async fn revoke_session(&self, key_card: &str, session_id: &str) -> Result<(), AuthError> {
+        let claims = self.authorize_sensitive(key_card).await?;
+        if self
+            .end_session(&claims.sub, session_id, EventKind::Revoked, "ended by the guest")
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(AuthError::SessionNotFound)
+        }
+    }
+
+    /// Ends one booking of `guest` (already ended is fine). False if the guest has no such booking.
+    async fn end_session(
+        &self,
+        guest: &str,
+        session_id: &str,
+        kind: EventKind,
+        reason: &str,
+    ) -> Result<bool, AuthError> {
+        let now = self.now();
+        let mut found = false;
+        self.inner
+            .store
+            .transact_session(session_id, &mut |record| {
+                found = record.is_some_and(|r| r.guest_id == guest);
+                if !found || record.is_some_and(|r| r.revoked_at.is_some()) {
+                    return SessionChange { update: SessionUpdate::Keep, events: Vec::new() };
+                }
+                SessionChange {
+                    update: SessionUpdate::Revoke { at: now, reason: reason.to_owned() },
+                    events: vec![NewEvent {
+                        at: now,
+                        kind,
+                        generation: None,
+                        detail: Some(reason.to_owned()),
+                    }],
+                }
+            })
+            .await?;
+        Ok(found)
+    }
+
+    /// Changes the password and ends the guest's other bookings.
+    #[tracing::instrument(skip_all)]
+    pub async fn change_password(
+        &self,
+        key_card: &str,
+        current: &str,
+        new: &str,
+    ) -> Result<Vec<String>, AuthError> {
+        let claims = self.authorize_sensitive(key_card).await?;
+        let guest = self.inner.store.guest(&claims.sub).await?.ok_or(AuthError::SessionRevoked)?;
+        let current = if current.chars().count() <= passwords::MAX_LEN { current } else { "" };
+        match self.inner.passwords.verify(current, Some(&guest.password_hash)).await? {
+            Verdict::Accepted { .. } => {}
+            Verdict::Rejected => return Err(AuthError::InvalidCredentials),
+        }
+        passwords::check_policy(&guest.username, new)?;
+        let hash = self.inner.passwords.hash(new).await?;
+        Ok(self.inner.store.change_password(&guest.id, &hash, &claims.sid, self.now()).await?)
+    }
+
+    /// The event log of the key card's booking.
+    pub async fn events(&self, key_card: &str) -> Result<Vec<SessionEvent>, AuthError> {
+        let claims = self.verify_key_card(key_card)?;
+        Ok(self.inner.store.events(&claims.sid, 500).await?)
+    }
+
+    async fn start_session(
+        &self,
+        guest: &GuestRecord,
+        client: &ClientInfo,
+    ) -> Result<Issued, AuthError> {
+        let now = self.now();
+        let lifetimes = &self.inner.policy.lifetimes;
+        let absolute = now + lifetimes.absolute.as_secs() as i64;
+        let keys = self.inner.keys.current();
+        let id = random_id();
+        let rotation = new_rotation(&keys, &id, 1, now, lifetimes, absolute);
+        let record = SessionRecord {
+            id,
+            guest_id: guest.id.clone(),
+            generation: rotation.generation,
+            salt: rotation.salt.clone(),
+            current_hash: rotation.current_hash.clone(),
+            current_issued_at: rotation.issued_at,
+            current_expires_at: rotation.expires_at,
+            previous_hash: None,
+            rotated_at: None,
+            created_at: now,
+            last_used_at: now,
+            idle_expires_at: rotation.idle_expires_at,
+            absolute_expires_at: absolute,
+            revoked_at: None,
+            revoked_reason: None,
+            user_agent: client.user_agent.as_deref().map(|ua| ua.chars().take(200).collect()),
+            client_address: client.address.map(|a| a.to_string()),
+        };
+        self.inner.store.create_session(&record).await?;
+        tracing::info!(guest = %guest.id, session = %record.id, "checked in");
+        Ok(self.issue(&keys, guest, &record))
+    }
+
+    /// Signs the booking's current confirmation (the same token every time for one generation)
+    /// and a new key card.
+    fn issue(&self, keys: &KeySet, guest: &GuestRecord, record: &SessionRecord) -> Issued {
+        let policy = &self.inner.policy;
+        let now = self.now();
+        let confirmation_claims = current_confirmation(keys, record, policy);
+        let (key_card, key_card_claims) = key_card::issue(
+            keys,
+            &KeyCardRequest {
+                issuer: &policy.issuer,
+                audience: &policy.audience,
+                client_id: &policy.client_id,
+                user_id: &guest.id,
+                username: &guest.username,
+                session_id: &record.id,
+                lifetime_secs: policy.lifetimes.key_card.as_secs() as i64,
+            },
+            now,
+        );
+        Issued {
+            key_card,
+            key_card_claims,
+            confirmation: confirmation::sign(keys, &confirmation_claims),
+            confirmation_claims,
+            guest: guest_view(guest),
+            session: SessionView::new(record, now),
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+}
+
+fn guest_view(g: &GuestRecord) -> GuestView {
+    GuestView { id: g.id.clone(), username: g.username.clone(), created_at: g.created_at }
+}
+
+/// Usernames: 3 to 32 of `A-Z a-z 0-9 _ . -`; unique regardless of case (the store compares
+/// lower-cased names).
+pub fn check_username(username: &str) -> Result<(), AuthError> {
+    let ok = (3..=32).contains(&username.len())
+        && username.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(AuthError::InvalidUsername)
+    }
+}
+
+fn new_rotation(
+    keys: &KeySet,
+    session_id: &str,
+    generation: i64,
+    now: Timestamp,
+    lifetimes: &Lifetimes,
+    absolute_expires_at: Timestamp,
+) -> Rotation {
+    let mut salt = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    let salt = hex(&salt);
+    let jti = keys.derive_id(salt.as_bytes(), session_id, generation);
+    let idle_expires_at = (now + lifetimes.idle.as_secs() as i64).min(absolute_expires_at);
+    Rotation {
+        generation,
+        salt,
+        current_hash: confirmation::hash_id(&jti),
+        issued_at: now,
+        expires_at: idle_expires_at,
+        idle_expires_at,
+    }
+}
+
+fn current_confirmation(
+    keys: &KeySet,
+    record: &SessionRecord,
+    policy: &Policy,
+) -> ConfirmationClaims {
+    ConfirmationClaims {
+        iss: policy.issuer.clone(),
+        sub: record.guest_id.clone(),
+        aud: confirmation::AUDIENCE.to_owned(),
+        exp: record.current_expires_at,
+        iat: record.current_issued_at,
+        jti: keys.derive_id(record.salt.as_bytes(), &record.id, record.generation),
+        client_id: policy.client_id.clone(),
+        sid: record.id.clone(),
+        generation: record.generation,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The rotation rules, as a pure function of what the booking holds and what was shown.
+fn decide(
+    record: Option<&SessionRecord>,
+    claims: &ConfirmationClaims,
+    presented_hash: &str,
+    now: Timestamp,
+    lifetimes: &Lifetimes,
+    keys: &KeySet,
+) -> (SessionChange, Visit) {
+    let keep = |visit| (SessionChange { update: SessionUpdate::Keep, events: Vec::new() }, visit);
+    let Some(r) = record.filter(|r| r.guest_id == claims.sub) else {
+        return keep(Visit::Refused(AuthError::SessionNotFound));
+    };
+    if r.revoked_at.is_some() {
+        return keep(Visit::Refused(AuthError::SessionRevoked));
+    }
+    let revoke = |kind: EventKind, reason: &str, detail: String, error| {
+        (
+            SessionChange {
+                update: SessionUpdate::Revoke { at: now, reason: reason.to_owned() },
+                events: vec![NewEvent {
+                    at: now,
+                    kind,
+                    generation: Some(claims.generation),
+                    detail: Some(detail),
+                }],
+            },
+            Visit::Refused(error),
+        )
+    };
+    if now >= r.absolute_expires_at {
+        return revoke(
+            EventKind::Expired,
+            "absolute limit reached",
+            "the booking reached its absolute limit".into(),
+            AuthError::SessionExpired,
+        );
+    }
+    if now >= r.idle_expires_at {
+        return revoke(
+            EventKind::Expired,
+            "idle limit reached",
+            "the booking was idle too long".into(),
+            AuthError::SessionExpired,
+        );
+    }
+    let is_current = claims.generation == r.generation && presented_hash == r.current_hash;
+    let is_predecessor =
+        claims.generation == r.generation - 1 && r.previous_hash.as_deref() == Some(presented_hash);
+    let in_grace = r.rotated_at.is_some_and(|at| now < at + lifetimes.grace.as_secs() as i64);
+    if is_current {
+        let rotation =
+            new_rotation(keys, &r.id, r.generation + 1, now, lifetimes, r.absolute_expires_at);
+        let event = NewEvent {
+            at: now,
+            kind: EventKind::Refreshed,
+            generation: Some(rotation.generation),
+            detail: Some(format!(
+                "generation {} exchanged for {}",
+                r.generation, rotation.generation
+            )),
+        };
+        return (
+            SessionChange { update: SessionUpdate::Rotate(rotation), events: vec![event] },
+            Visit::Rotated,
+        );
+    }
+    if is_predecessor && in_grace {
+        let event = NewEvent {
+            at: now,
+            kind: EventKind::GraceReissued,
+            generation: Some(r.generation),
+            detail: Some(format!("generation {} shown within the grace window; current generation {} handed out again", claims.generation, r.generation)),
+        };
+        return (
+            SessionChange { update: SessionUpdate::Keep, events: vec![event] },
+            Visit::Reissued,
+        );
+    }
+    let detail = format!(
+        "generation {} shown while generation {} is current",
+        claims.generation, r.generation
+    );
+    revoke(
+        EventKind::ReuseDetected,
+        "confirmation reuse detected",
+        detail,
+        AuthError::ReuseDetected,
+    )
+}

@@ -1,0 +1,446 @@
+//! The signing key ring: Ed25519 keys that sign key cards and booking confirmations, the JWKS that
+//! publishes their public halves, and the secret from which confirmation ids are derived.
+//!
+//! The ring lives in one JSON file (mode 0600, never committed). In development the server creates
+//! it on first run; in production it must be provisioned with `keycard-server rotate-keys`, and a
+//! ring made for development is refused. A rotation makes a new *current* key, keeps the old one as
+//! *previous* (so key cards already out keep working until they expire) and retires the one before,
+//! whose tokens are then rejected because their `kid` is no longer known.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use ed25519_dalek::SigningKey;
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::clock::Timestamp;
+use crate::config::Mode;
+
+/// Why the key ring could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read or write the key file {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("the key file {path} is not a valid key ring: {problem}")]
+    Invalid { path: PathBuf, problem: String },
+    #[error(
+        "no signing keys at {path}: in production, create them with `keycard-server rotate-keys`"
+    )]
+    Missing { path: PathBuf },
+    #[error(
+        "the key file {path} was generated for development; refusing to sign production tokens \
+         with it. Run `keycard-server rotate-keys` with KEYCARD_ENV=production on a fresh file"
+    )]
+    DevelopmentKeysInProduction { path: PathBuf },
+    #[error("the key file {path} is readable by other users (mode {mode:o}); chmod 600 it")]
+    TooOpen { path: PathBuf, mode: u32 },
+}
+
+/// The file's layout. Private keys are PKCS#8 DER in base64.
+#[derive(Serialize, Deserialize)]
+struct KeyFile {
+    generated_for: String,
+    /// HMAC key from which each booking confirmation's id is derived; see [`KeySet::derive_id`].
+    confirmation_secret: String,
+    keys: Vec<StoredKey>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredKey {
+    kid: String,
+    created_at: Timestamp,
+    private_key_pkcs8: String,
+}
+
+/// One key that can verify tokens. Deliberately not `Debug`: it is derived from a private key.
+pub struct VerifyingKey {
+    pub kid: String,
+    /// The raw public key, base64url: the JWK `x` member.
+    pub x: String,
+    pub decoding: DecodingKey,
+}
+
+/// Public keys by `kid`: all a verifier needs, and all a resource server gets.
+pub struct PublicKeys(Vec<VerifyingKey>);
+
+impl PublicKeys {
+    /// Builds verifiers from a published JWK Set; keys other than Ed25519 are skipped.
+    pub fn from_jwks(jwks: &Jwks) -> Self {
+        Self(
+            jwks.keys
+                .iter()
+                .filter(|k| k.kty == "OKP" && k.crv == "Ed25519" && k.alg == "EdDSA")
+                .filter_map(|k| {
+                    let raw = URL_SAFE_NO_PAD.decode(&k.x).ok().filter(|raw| raw.len() == 32)?;
+                    Some(VerifyingKey {
+                        kid: k.kid.clone(),
+                        x: k.x.clone(),
+                        decoding: DecodingKey::from_ed_der(&raw),
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// Looks a `kid` up in this set only; never follows `jku`, `x5u` or `jwk`.
+    pub fn get(&self, kid: &str) -> Option<&VerifyingKey> {
+        self.0.iter().find(|k| k.kid == kid)
+    }
+
+    /// The JWK Set document for these keys.
+    pub fn jwks(&self) -> Jwks {
+        Jwks {
+            keys: self
+                .0
+                .iter()
+                .map(|k| PublicJwk {
+                    kty: "OKP".into(),
+                    crv: "Ed25519".into(),
+                    x: k.x.clone(),
+                    kid: k.kid.clone(),
+                    alg: "EdDSA".into(),
+                    use_: "sig".into(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A loaded ring: the current signing key and the keys that verify (current and previous).
+pub struct KeySet {
+    current_kid: String,
+    current: EncodingKey,
+    public: PublicKeys,
+    confirmation_secret: [u8; 32],
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySet").field("current_kid", &self.current_kid).finish_non_exhaustive()
+    }
+}
+
+/// A public key as published in `/.well-known/jwks.json` (RFC 8037 OKP key).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PublicJwk {
+    pub kty: String,
+    pub crv: String,
+    pub x: String,
+    pub kid: String,
+    pub alg: String,
+    #[serde(rename = "use")]
+    pub use_: String,
+}
+
+/// The JWK Set document.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Jwks {
+    pub keys: Vec<PublicJwk>,
+}
+
+impl KeySet {
+    /// The `kid` new tokens are signed with.
+    pub fn current_kid(&self) -> &str {
+        &self.current_kid
+    }
+
+    /// The key new tokens are signed with.
+    pub fn signing_key(&self) -> &EncodingKey {
+        &self.current
+    }
+
+    /// The keys that verify: current first, then previous.
+    pub fn public(&self) -> &PublicKeys {
+        &self.public
+    }
+
+    /// The public keys as a JWK Set, current first.
+    pub fn jwks(&self) -> Jwks {
+        self.public.jwks()
+    }
+
+    /// Derives a booking confirmation's id from the session's random salt and its generation.
+    ///
+    /// Why derived rather than stored: the database keeps only a hash of each id, yet within the
+    /// grace window the front desk must hand a second tab the *same* current confirmation. With
+    /// the salt (128 random bits, in the database) and this secret (outside it), the id can be
+    /// recomputed; a stolen database alone cannot mint a confirmation.
+    pub fn derive_id(&self, salt: &[u8], session_id: &str, generation: i64) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.confirmation_secret)
+            .expect("HMAC takes keys of any length");
+        mac.update(salt);
+        mac.update(session_id.as_bytes());
+        mac.update(&generation.to_be_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    fn from_file(path: &Path, file: KeyFile) -> Result<Self, KeyError> {
+        let invalid = |problem: String| KeyError::Invalid { path: path.to_owned(), problem };
+        let secret = URL_SAFE_NO_PAD
+            .decode(&file.confirmation_secret)
+            .map_err(|e| invalid(format!("confirmation_secret: {e}")))?;
+        let confirmation_secret: [u8; 32] = secret
+            .try_into()
+            .map_err(|_| invalid("confirmation_secret must be 32 bytes".into()))?;
+        let mut verifying = Vec::new();
+        let mut current = None;
+        for stored in &file.keys {
+            let der = STANDARD
+                .decode(&stored.private_key_pkcs8)
+                .map_err(|e| invalid(format!("key {}: {e}", stored.kid)))?;
+            let signing = {
+                use ed25519_dalek::pkcs8::DecodePrivateKey;
+                SigningKey::from_pkcs8_der(&der)
+                    .map_err(|e| invalid(format!("key {}: {e}", stored.kid)))?
+            };
+            let public = signing.verifying_key().to_bytes();
+            let x = URL_SAFE_NO_PAD.encode(public);
+            if thumbprint(&x) != stored.kid {
+                return Err(invalid(format!("key {} does not match its kid", stored.kid)));
+            }
+            if current.is_none() {
+                current = Some((stored.kid.clone(), EncodingKey::from_ed_der(&der)));
+            }
+            verifying.push(VerifyingKey {
+                kid: stored.kid.clone(),
+                x,
+                decoding: DecodingKey::from_ed_der(&public),
+            });
+        }
+        let (current_kid, current) = current.ok_or_else(|| invalid("no keys".into()))?;
+        Ok(Self { current_kid, current, public: PublicKeys(verifying), confirmation_secret })
+    }
+}
+
+/// The ring the server signs and verifies with; reloads itself when the file changes, so a
+/// `rotate-keys` run reaches a running server without a restart.
+#[derive(Clone)]
+pub struct KeyRing {
+    path: PathBuf,
+    inner: Arc<RwLock<Loaded>>,
+}
+
+struct Loaded {
+    modified: Option<SystemTime>,
+    set: Arc<KeySet>,
+}
+
+impl KeyRing {
+    /// Loads the ring at `path`. In development a missing file is created with a fresh key.
+    pub fn open(path: impl Into<PathBuf>, mode: Mode) -> Result<Self, KeyError> {
+        let path = path.into();
+        if !path.exists() {
+            if mode == Mode::Production {
+                return Err(KeyError::Missing { path });
+            }
+            rotate(&path, mode)?;
+            tracing::info!(path = %path.display(), "created development signing keys");
+        }
+        let (file, modified) = read_file(&path, mode)?;
+        if mode == Mode::Production && file.generated_for != "production" {
+            return Err(KeyError::DevelopmentKeysInProduction { path });
+        }
+        let set = Arc::new(KeySet::from_file(&path, file)?);
+        Ok(Self { path, inner: Arc::new(RwLock::new(Loaded { modified, set })) })
+    }
+
+    /// The keys in force now.
+    pub fn current(&self) -> Arc<KeySet> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).set.clone()
+    }
+
+    /// Re-reads the file if it changed since the last load. A broken file keeps the old ring.
+    pub fn reload_if_changed(&self, mode: Mode) -> Result<bool, KeyError> {
+        let modified = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
+        if modified == self.inner.read().unwrap_or_else(|e| e.into_inner()).modified {
+            return Ok(false);
+        }
+        let (file, modified) = read_file(&self.path, mode)?;
+        let set = Arc::new(KeySet::from_file(&self.path, file)?);
+        *self.inner.write().unwrap_or_else(|e| e.into_inner()) = Loaded { modified, set };
+        Ok(true)
+    }
+}
+
+/// Adds a new current key to the ring at `path` (creating it if needed), keeps the previous
+/// current key for verification and retires the rest. Returns the new `kid`.
+pub fn rotate(path: &Path, mode: Mode) -> Result<String, KeyError> {
+    let mut file = if path.exists() {
+        read_file(path, mode)?.0
+    } else {
+        let mut secret = [0u8; 32];
+        OsRng.fill_bytes(&mut secret);
+        KeyFile {
+            generated_for: mode_name(mode).into(),
+            confirmation_secret: URL_SAFE_NO_PAD.encode(secret),
+            keys: Vec::new(),
+        }
+    };
+    let signing = SigningKey::generate(&mut OsRng);
+    let der = signing
+        .to_pkcs8_der()
+        .map_err(|e| KeyError::Invalid { path: path.to_owned(), problem: e.to_string() })?;
+    let kid = thumbprint(&URL_SAFE_NO_PAD.encode(signing.verifying_key().to_bytes()));
+    file.keys.insert(
+        0,
+        StoredKey {
+            kid: kid.clone(),
+            created_at: crate::Clock::system().now(),
+            private_key_pkcs8: STANDARD.encode(der.as_bytes()),
+        },
+    );
+    file.keys.truncate(2);
+    write_file(path, &file)?;
+    Ok(kid)
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Development => "development",
+        Mode::Production => "production",
+    }
+}
+
+/// RFC 7638 JWK thumbprint of an Ed25519 key: a `kid` anyone can recompute from the JWKS.
+fn thumbprint(x: &str) -> String {
+    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+fn read_file(path: &Path, mode: Mode) -> Result<(KeyFile, Option<SystemTime>), KeyError> {
+    let io = |source| KeyError::Io { path: path.to_owned(), source };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let bits = meta.permissions().mode() & 0o777;
+        if bits & 0o077 != 0 {
+            if mode == Mode::Production {
+                return Err(KeyError::TooOpen { path: path.to_owned(), mode: bits });
+            }
+            tracing::warn!(path = %path.display(), mode = format!("{bits:o}"), "signing key file is readable by others");
+        }
+    }
+    let _ = mode;
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    let file = serde_json::from_str(&text)
+        .map_err(|e| KeyError::Invalid { path: path.to_owned(), problem: e.to_string() })?;
+    Ok((file, meta.modified().ok()))
+}
+
+/// Writes through a temporary file and a rename, so a reader never sees half a ring, with mode
+/// 0600 from the first byte.
+fn write_file(path: &Path, file: &KeyFile) -> Result<(), KeyError> {
+    let io = |source| KeyError::Io { path: path.to_owned(), source };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let json = serde_json::to_vec_pretty(file).expect("the key file serialises");
+    {
+        use std::io::Write;
+        let mut out = options.open(&tmp).map_err(io)?;
+        out.write_all(&json).map_err(io)?;
+        out.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn development_ring_is_created_private_and_rotates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let ring = KeyRing::open(&path, Mode::Development).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let first = ring.current().current_kid().to_owned();
+        assert_eq!(ring.current().jwks().keys.len(), 1);
+
+        let second = rotate(&path, Mode::Development).unwrap();
+        let third = rotate(&path, Mode::Development).unwrap();
+        let reopened = KeyRing::open(&path, Mode::Development).unwrap().current();
+        assert_eq!(reopened.current_kid(), third);
+        let kids: Vec<_> = reopened.jwks().keys.into_iter().map(|k| k.kid).collect();
+        assert_eq!(kids, vec![third, second]);
+        assert!(reopened.public().get(&first).is_none(), "the oldest key is retired");
+    }
+
+    #[test]
+    fn production_refuses_missing_and_development_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        assert!(matches!(KeyRing::open(&path, Mode::Production), Err(KeyError::Missing { .. })));
+        KeyRing::open(&path, Mode::Development).unwrap();
+        assert!(matches!(
+            KeyRing::open(&path, Mode::Production),
+            Err(KeyError::DevelopmentKeysInProduction { .. })
+        ));
+        let prod = dir.path().join("prod.json");
+        rotate(&prod, Mode::Production).unwrap();
+        KeyRing::open(&prod, Mode::Production).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn production_refuses_a_world_readable_ring() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        rotate(&path, Mode::Production).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(KeyRing::open(&path, Mode::Production), Err(KeyError::TooOpen { .. })));
+    }
+
+    #[test]
+    fn a_running_ring_picks_up_a_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let ring = KeyRing::open(&path, Mode::Development).unwrap();
+        let before = ring.current().current_kid().to_owned();
+        // Filesystems with coarse timestamps need the mtime to move.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let after = rotate(&path, Mode::Development).unwrap();
+        let file = std::fs::File::options().append(true).open(&path).unwrap();
+        file.set_modified(SystemTime::now() + std::time::Duration::from_secs(5)).unwrap();
+        assert!(ring.reload_if_changed(Mode::Development).unwrap());
+        assert_eq!(ring.current().current_kid(), after);
+        assert_ne!(before, after);
+    }
+
+    #[test]
+    fn derived_ids_depend_on_every_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = KeyRing::open(dir.path().join("k.json"), Mode::Development).unwrap().current();
+        let a = set.derive_id(b"salt", "s1", 1);
+        assert_eq!(a, set.derive_id(b"salt", "s1", 1));
+        assert_ne!(a, set.derive_id(b"salt", "s1", 2));
+        assert_ne!(a, set.derive_id(b"salt", "s2", 1));
+        assert_ne!(a, set.derive_id(b"tlas", "s1", 1));
+        assert_eq!(URL_SAFE_NO_PAD.decode(&a).unwrap().len(), 32);
+    }
+}

@@ -1,0 +1,34 @@
+//! # keycard: the front desk and the key card
+//!
+//! The server-only core of Keycard: it issues and checks **key cards** (short-lived JWT access
+//! tokens), runs the **front desk** that swaps a **booking confirmation** (a rotating JWT refresh
+//! token) for a new key card, keeps **sessions** (bookings) and their event log, hashes guests'
+//! passwords, and stores all of it through a narrow [`storage::Store`] interface.
+//!
+//! It knows nothing of Leptos or HTTP: the UI crate's server functions and the server crate call
+//! [`FrontDesk`] and map [`AuthError`] to status codes.
+//!
+//! | hotel | token world | module |
+//! |---|---|---|
+//! | key card | access token (`typ: at+jwt`, minutes) | [`key_card`] |
+//! | booking confirmation | refresh token (rotating, days) | [`confirmation`] |
+//! | front desk | the refresh endpoint: rotation and theft detection | [`front_desk`] |
+//! | booking | session (token family) and its event log | [`storage`] |
+//! | check-in / check-out | login / logout | [`front_desk`] |
+
+pub mod clock;
+pub mod config;
+pub mod confirmation;
+pub mod error;
+pub mod front_desk;
+pub mod jwt;
+pub mod key_card;
+pub mod keys;
+pub mod passwords;
+pub mod storage;
+pub mod throttle;
+
+pub use clock::Clock;
+pub use config::Config;
+pub use error::AuthError;
+pub use front_desk::FrontDesk;

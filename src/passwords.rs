@@ -1,0 +1,193 @@
+//! Guests' passwords: the policy a new one must meet, and Argon2id hashing that never blocks the
+//! async runtime.
+//!
+//! Hashing is deliberately slow (19 MiB and two passes each), so it runs on the blocking thread
+//! pool behind a semaphore: a flood of logins queues there while refreshes and page loads, which
+//! need no hash, go on. An unknown user is checked against a dummy hash so that "no such guest"
+//! and "wrong password" take the same time.
+
+use std::sync::{Arc, OnceLock};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+/// Argon2id memory cost in KiB (OWASP Password Storage Cheat Sheet minimum).
+pub const MEMORY_KIB: u32 = 19_456;
+/// Argon2id passes.
+pub const ITERATIONS: u32 = 2;
+/// Argon2id lanes.
+pub const PARALLELISM: u32 = 1;
+/// Shortest accepted password, in characters.
+pub const MIN_LEN: usize = 8;
+/// Longest accepted password, in characters: bounds the work one request can cause.
+pub const MAX_LEN: usize = 128;
+
+const COMMON: &str = include_str!("common-passwords.txt");
+
+/// Why a new password is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("the password must be {MIN_LEN} to {MAX_LEN} characters long")]
+    Length,
+    #[error("the password is one of the most common passwords; choose another")]
+    Common,
+    #[error("the password must not be the username")]
+    SameAsUsername,
+}
+
+/// Checks a new password against the policy.
+pub fn check_policy(username: &str, password: &str) -> Result<(), PolicyError> {
+    let len = password.chars().count();
+    if !(MIN_LEN..=MAX_LEN).contains(&len) {
+        return Err(PolicyError::Length);
+    }
+    let lower = password.to_lowercase();
+    if COMMON.lines().any(|common| common == lower) {
+        return Err(PolicyError::Common);
+    }
+    if lower == username.to_lowercase() {
+        return Err(PolicyError::SameAsUsername);
+    }
+    Ok(())
+}
+
+/// The result of checking a password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Wrong password, or no such guest.
+    Rejected,
+    /// Right password; `rehash` holds a stronger hash to store when the stored one was weaker.
+    Accepted { rehash: Option<String> },
+}
+
+/// Hashes and verifies passwords on the blocking pool, at most `concurrency` at a time.
+#[derive(Clone)]
+pub struct Passwords {
+    permits: Arc<Semaphore>,
+}
+
+/// A hash failed for a reason other than a wrong password (a task panicked or a stored hash is
+/// corrupt).
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
+
+impl Passwords {
+    pub fn new(concurrency: usize) -> Self {
+        Self { permits: Arc::new(Semaphore::new(concurrency.max(1))) }
+    }
+
+    /// Hashes a new password as a PHC string.
+    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+        let password = password.to_owned();
+        self.run(move || hash_now(&password)).await?
+    }
+
+    /// Checks `password` against `stored` (a PHC string), or against a dummy hash when there is no
+    /// such guest, so both cases cost one hash.
+    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verdict, HashError> {
+        let password = password.to_owned();
+        let stored = stored.map(str::to_owned);
+        self.run(move || {
+            let known = stored.is_some();
+            let stored = stored.as_deref().unwrap_or_else(|| dummy_hash());
+            let parsed = PasswordHash::new(stored).map_err(|e| HashError(e.to_string()))?;
+            let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+            if !(ok && known) {
+                return Ok(Verdict::Rejected);
+            }
+            let rehash = if is_current(&parsed) { None } else { Some(hash_now(&password)?) };
+            Ok(Verdict::Accepted { rehash })
+        })
+        .await?
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _permit = self.permits.acquire().await.map_err(|e| HashError(e.to_string()))?;
+        tokio::task::spawn_blocking(work).await.map_err(|e| HashError(e.to_string()))
+    }
+}
+
+fn hasher() -> Argon2<'static> {
+    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("valid parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+fn hash_now(password: &str) -> Result<String, HashError> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    hasher()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| HashError(e.to_string()))
+}
+
+/// True when a stored hash is Argon2id with at least today's costs.
+fn is_current(hash: &PasswordHash<'_>) -> bool {
+    let Ok(params) = Params::try_from(hash) else { return false };
+    hash.algorithm.as_str() == "argon2id"
+        && params.m_cost() >= MEMORY_KIB
+        && params.t_cost() >= ITERATIONS
+        && params.p_cost() >= PARALLELISM
+}
+
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash_now("keycard timing equaliser").expect("hashing a constant works"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_checks_length_commonness_and_username() {
+        assert_eq!(check_policy("ann", "short"), Err(PolicyError::Length));
+        assert_eq!(check_policy("ann", &"x".repeat(129)), Err(PolicyError::Length));
+        assert_eq!(check_policy("ann", "Password1"), Err(PolicyError::Common));
+        assert_eq!(check_policy("annabelle", "AnnaBelle"), Err(PolicyError::SameAsUsername));
+        assert_eq!(check_policy("ann", "correct horse battery"), Ok(()));
+        // Characters, not bytes: eight accented letters are enough.
+        assert_eq!(check_policy("ann", "éééééééé"), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn hashes_are_argon2id_at_the_required_cost() {
+        let p = Passwords::new(2);
+        let hash = p.hash("correct horse battery").await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert_eq!(
+            p.verify("correct horse battery", Some(&hash)).await.unwrap(),
+            Verdict::Accepted { rehash: None }
+        );
+        assert_eq!(p.verify("wrong horse", Some(&hash)).await.unwrap(), Verdict::Rejected);
+        assert_eq!(p.verify("correct horse battery", None).await.unwrap(), Verdict::Rejected);
+    }
+
+    #[tokio::test]
+    async fn weaker_hashes_are_upgraded_on_login() {
+        let weak_params = Params::new(4096, 1, 1, None).unwrap();
+        let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, weak_params)
+            .hash_password(b"correct horse battery", &SaltString::generate(&mut rand::rngs::OsRng))
+            .unwrap()
+            .to_string();
+        let p = Passwords::new(1);
+        match p.verify("correct horse battery", Some(&weak)).await.unwrap() {
+            Verdict::Accepted { rehash: Some(new) } => {
+                assert!(new.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"))
+            }
+            other => panic!("expected an upgrade, got {other:?}"),
+        }
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, Params::default())
+            .hash_password(b"correct horse battery", &SaltString::generate(&mut rand::rngs::OsRng))
+            .unwrap()
+            .to_string();
+        assert!(matches!(
+            p.verify("correct horse battery", Some(&argon2i)).await.unwrap(),
+            Verdict::Accepted { rehash: Some(_) }
+        ));
+    }
+}

@@ -1,0 +1,321 @@
+//! The embedded SQLite store: WAL mode, a busy timeout, and `BEGIN IMMEDIATE` for every
+//! read-then-write so two front-desk visits for one booking run one after the other.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::*;
+
+/// The SQLite implementation of [`Store`].
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+const SESSION_COLUMNS: &str = "id, guest_id, generation, salt, current_hash, current_issued_at, \
+    current_expires_at, previous_hash, rotated_at, created_at, last_used_at, idle_expires_at, \
+    absolute_expires_at, revoked_at, revoked_reason, user_agent, client_address";
+
+impl SqliteStore {
+    /// Opens (creating the file and its folder if needed) and migrates the database at `url`,
+    /// e.g. `sqlite://data/keycard.db`.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        }
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for tests and tools.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+async fn insert_events(
+    conn: &mut sqlx::SqliteConnection,
+    session_id: &str,
+    guest_id: &str,
+    events: &[NewEvent],
+) -> Result<(), sqlx::Error> {
+    for e in events {
+        sqlx::query(
+            "INSERT INTO session_events (session_id, guest_id, at, kind, generation, detail) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(session_id)
+        .bind(guest_id)
+        .bind(e.at)
+        .bind(e.kind.as_str())
+        .bind(e.generation)
+        .bind(&e.detail)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_guest(&self, g: &GuestRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO guests (id, username, username_key, password_hash, created_at, \
+             password_changed_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&g.id)
+        .bind(&g.username)
+        .bind(g.username.to_lowercase())
+        .bind(&g.password_hash)
+        .bind(g.created_at)
+        .bind(g.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::UsernameTaken
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn guest_by_username(&self, username: &str) -> Result<Option<GuestRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, username, password_hash, created_at FROM guests WHERE username_key = ?",
+        )
+        .bind(username.to_lowercase())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn guest(&self, id: &str) -> Result<Option<GuestRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, username, password_hash, created_at FROM guests WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn upgrade_password_hash(&self, guest_id: &str, hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE guests SET password_hash = ? WHERE id = ?")
+            .bind(hash)
+            .bind(guest_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn change_password(
+        &self,
+        guest_id: &str,
+        hash: &str,
+        keep_session: &str,
+        at: Timestamp,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("UPDATE guests SET password_hash = ?, password_changed_at = ? WHERE id = ?")
+            .bind(hash)
+            .bind(at)
+            .bind(guest_id)
+            .execute(&mut *tx)
+            .await?;
+        let revoked = revoke_active(
+            &mut tx,
+            guest_id,
+            Some(keep_session),
+            EventKind::Revoked,
+            "password changed",
+            at,
+        )
+        .await?;
+        let event =
+            NewEvent { at, kind: EventKind::PasswordChanged, generation: None, detail: None };
+        insert_events(&mut tx, keep_session, guest_id, &[event]).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    async fn create_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(&format!(
+            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&s.id)
+        .bind(&s.guest_id)
+        .bind(s.generation)
+        .bind(&s.salt)
+        .bind(&s.current_hash)
+        .bind(s.current_issued_at)
+        .bind(s.current_expires_at)
+        .bind(&s.previous_hash)
+        .bind(s.rotated_at)
+        .bind(s.created_at)
+        .bind(s.last_used_at)
+        .bind(s.idle_expires_at)
+        .bind(s.absolute_expires_at)
+        .bind(s.revoked_at)
+        .bind(&s.revoked_reason)
+        .bind(&s.user_agent)
+        .bind(&s.client_address)
+        .execute(&mut *tx)
+        .await?;
+        let event = NewEvent {
+            at: s.created_at,
+            kind: EventKind::CheckedIn,
+            generation: Some(s.generation),
+            detail: None,
+        };
+        insert_events(&mut tx, &s.id, &s.guest_id, &[event]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(sqlx::query_as(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn sessions_of(&self, guest_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE guest_id = ? ORDER BY created_at DESC, id"
+        ))
+        .bind(guest_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn transact_session(&self, id: &str, decide: &mut Decide<'_>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let record: Option<SessionRecord> =
+            sqlx::query_as(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let change = decide(record.as_ref());
+        let Some(record) = record else {
+            return Ok(());
+        };
+        match &change.update {
+            SessionUpdate::Keep => {}
+            SessionUpdate::Rotate(r) => {
+                sqlx::query(
+                    "UPDATE sessions SET generation = ?, salt = ?, previous_hash = current_hash, \
+                     current_hash = ?, current_issued_at = ?, current_expires_at = ?, \
+                     rotated_at = ?, last_used_at = ?, idle_expires_at = ? WHERE id = ?",
+                )
+                .bind(r.generation)
+                .bind(&r.salt)
+                .bind(&r.current_hash)
+                .bind(r.issued_at)
+                .bind(r.expires_at)
+                .bind(r.issued_at)
+                .bind(r.issued_at)
+                .bind(r.idle_expires_at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            SessionUpdate::Revoke { at, reason } => {
+                sqlx::query(
+                    "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
+                     WHERE id = ? AND revoked_at IS NULL",
+                )
+                .bind(at)
+                .bind(reason)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        insert_events(&mut tx, id, &record.guest_id, &change.events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revoke_sessions_of(
+        &self,
+        guest_id: &str,
+        except: Option<&str>,
+        kind: EventKind,
+        reason: &str,
+        at: Timestamp,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let revoked = revoke_active(&mut tx, guest_id, except, kind, reason, at).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    async fn events(&self, session_id: &str, limit: u32) -> Result<Vec<SessionEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, session_id, at, kind, generation, detail FROM session_events \
+             WHERE session_id = ? ORDER BY id LIMIT ?",
+        )
+        .bind(session_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                Some(SessionEvent {
+                    id: row.get("id"),
+                    session_id: row.get("session_id"),
+                    at: row.get("at"),
+                    kind: EventKind::parse(row.get::<&str, _>("kind"))?,
+                    generation: row.get("generation"),
+                    detail: row.get("detail"),
+                })
+            })
+            .collect())
+    }
+}
+
+async fn revoke_active(
+    tx: &mut sqlx::SqliteConnection,
+    guest_id: &str,
+    except: Option<&str>,
+    kind: EventKind,
+    reason: &str,
+    at: Timestamp,
+) -> Result<Vec<String>, StoreError> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
+         WHERE guest_id = ? AND revoked_at IS NULL AND id IS NOT ? RETURNING id",
+    )
+    .bind(at)
+    .bind(reason)
+    .bind(guest_id)
+    .bind(except)
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in &ids {
+        let event = NewEvent { at, kind, generation: None, detail: Some(reason.to_owned()) };
+        insert_events(tx, id, guest_id, &[event]).await?;
+    }
+    Ok(ids)
+}
