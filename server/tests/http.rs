@@ -109,25 +109,22 @@ async fn unknown_guests_and_wrong_passwords_get_the_same_answer_and_time() {
     let malformed = app.login("x", "").await;
     assert_eq!(malformed.text().await.unwrap(), b1, "malformed names get the same answer too");
 
-    let time = |user: &'static str| {
-        let app = &app;
-        async move {
-            let mut samples = Vec::new();
-            for _ in 0..5 {
-                let t = Instant::now();
-                app.login(user, "not the password").await;
-                samples.push(t.elapsed());
-            }
-            samples.sort();
-            samples[2]
+    // Alternate the two so both are measured under the same load (other tests run in parallel).
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for _ in 0..9 {
+        for (user, samples) in [("ann", &mut known), ("nobody", &mut unknown)] {
+            let t = Instant::now();
+            app.login(user, "not the password").await;
+            samples.push(t.elapsed());
         }
-    };
-    let known = time("ann").await;
-    let unknown = time("nobody").await;
+    }
+    // The fastest of each is the least disturbed by other work: the intrinsic cost.
+    let known = *known.iter().min().unwrap();
+    let unknown = *unknown.iter().min().unwrap();
     let ratio = unknown.as_secs_f64() / known.as_secs_f64();
     assert!(
         (0.5..2.0).contains(&ratio),
-        "median wrong-password {known:?} vs unknown-user {unknown:?}"
+        "fastest wrong-password {known:?} vs unknown-user {unknown:?}"
     );
 }
 
