@@ -141,6 +141,22 @@ struct Inner {
     throttle: Throttle,
     clock: Clock,
     policy: Policy,
+    /// Demo controls only: booking confirmations a "thief" copied, by session id. Kept on the
+    /// server so the raw token never reaches the page.
+    stolen: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+/// What happened when the demo thief showed the copied confirmation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThiefOutcome {
+    /// The copy was still current: the thief now holds the booking's newest confirmation, and
+    /// the guest's next visit to the front desk trips the alarm.
+    GotIn,
+    /// The copy was stale: the front desk recognised the replay and cancelled the booking.
+    Caught,
+    /// The booking was already over.
+    TooLate,
 }
 
 /// The outcome of a visit to the front desk, decided inside the booking's transaction.
@@ -175,6 +191,7 @@ impl FrontDesk {
                     lifetimes: config.lifetimes.clone(),
                     demo_controls: config.demo_controls,
                 },
+                stolen: Default::default(),
             }),
         }
     }
@@ -471,6 +488,75 @@ impl FrontDesk {
     pub async fn events(&self, key_card: &str) -> Result<Vec<SessionEvent>, AuthError> {
         let claims = self.verify_key_card(key_card)?;
         Ok(self.inner.store.events(&claims.sid, 500).await?)
+    }
+
+    /// Demo: a thief copies the booking's current confirmation. The copy stays on the server.
+    pub async fn demo_steal(&self, key_card: &str) -> Result<i64, AuthError> {
+        self.demo_allowed()?;
+        let claims = self.authorize_sensitive(key_card).await?;
+        let record =
+            self.inner.store.session(&claims.sid).await?.ok_or(AuthError::SessionNotFound)?;
+        let keys = self.inner.keys.current();
+        let copy =
+            confirmation::sign(&keys, &current_confirmation(&keys, &record, &self.inner.policy));
+        self.stolen().insert(claims.sid, copy);
+        Ok(record.generation)
+    }
+
+    /// Demo: the thief shows the copied confirmation at the front desk.
+    pub async fn demo_thief_visit(&self, key_card: &str) -> Result<ThiefOutcome, AuthError> {
+        self.demo_allowed()?;
+        // Stateless on purpose: the guest's own booking may already be cancelled.
+        let claims = self.verify_key_card(key_card)?;
+        let copy = self.stolen().get(&claims.sid).cloned().ok_or(AuthError::SessionNotFound)?;
+        let thief = ClientInfo { address: None, user_agent: Some("the thief".into()) };
+        match self.refresh(&copy, &thief).await {
+            Ok(issued) => {
+                self.stolen().insert(claims.sid, issued.confirmation);
+                Ok(ThiefOutcome::GotIn)
+            }
+            Err(AuthError::ReuseDetected) => Ok(ThiefOutcome::Caught),
+            Err(AuthError::SessionRevoked | AuthError::SessionExpired) => Ok(ThiefOutcome::TooLate),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Demo: a fresh key card for the same booking that expires in `lifetime_secs`, to watch
+    /// expiry without waiting.
+    pub async fn demo_short_key_card(
+        &self,
+        key_card: &str,
+        lifetime_secs: i64,
+    ) -> Result<(String, KeyCardClaims), AuthError> {
+        self.demo_allowed()?;
+        let claims = self.authorize_sensitive(key_card).await?;
+        let policy = &self.inner.policy;
+        let keys = self.inner.keys.current();
+        Ok(key_card::issue(
+            &keys,
+            &KeyCardRequest {
+                issuer: &policy.issuer,
+                audience: &policy.audience,
+                client_id: &policy.client_id,
+                user_id: &claims.sub,
+                username: &claims.preferred_username,
+                session_id: &claims.sid,
+                lifetime_secs,
+            },
+            self.now(),
+        ))
+    }
+
+    fn demo_allowed(&self) -> Result<(), AuthError> {
+        if self.inner.policy.demo_controls {
+            Ok(())
+        } else {
+            Err(AuthError::DemoDisabled)
+        }
+    }
+
+    fn stolen(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, String>> {
+        self.inner.stolen.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn start_session(

@@ -155,7 +155,17 @@ async fn typed_error(res: Response, back_to: Option<Uri>) -> Response {
         Some(page) => {
             // Only the path: never an open redirect to another site.
             let code = serde_json::to_value(err.error).unwrap_or_default();
-            let location = format!("{}?error={}", page.path(), code.as_str().unwrap_or("internal"));
+            let code = code.as_str().unwrap_or("internal");
+            // Keep the page's other parameters (such as `next`), replace any earlier error.
+            let mut query: Vec<&str> = page
+                .query()
+                .unwrap_or_default()
+                .split('&')
+                .filter(|p| !p.is_empty() && !p.starts_with("error="))
+                .collect();
+            let error = format!("error={code}");
+            query.push(&error);
+            let location = format!("{}?{}", page.path(), query.join("&"));
             let mut res = Response::new(Body::empty());
             *res.status_mut() = StatusCode::SEE_OTHER;
             if let Ok(value) = HeaderValue::from_str(&location) {

@@ -60,6 +60,28 @@ pub struct CheckInResponse {
 pub struct MeResponse {
     pub user: GuestInfo,
     pub session: BookingInfo,
+    /// The key card the request carried (echoed so a freshly loaded page can show it).
+    pub access_token: String,
+    /// When that key card expires (Unix seconds).
+    pub expires_at: i64,
+    /// Whether the theft and fast-expiry demo controls are on.
+    pub demo_controls: bool,
+}
+
+/// What room service brought.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomServiceOrder {
+    pub message: String,
+    pub served_at: i64,
+    pub session_id: String,
+}
+
+/// What the demo thief achieved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DemoOutcome {
+    /// `copied`, `got_in`, `caught` or `too_late`.
+    pub outcome: String,
+    pub generation: Option<i64>,
 }
 
 /// The answer to `/api/sessions`.
@@ -162,8 +184,62 @@ pub async fn change_password(
 #[server(prefix = "/api", endpoint = "me")]
 pub async fn me() -> Result<MeResponse, ApiError> {
     let desk = ssr::front_desk()?;
-    let (guest, session) = desk.whoami(&ssr::key_card()?).await?;
-    Ok(MeResponse { user: ssr::guest_info(&guest), session: ssr::booking_info(&session) })
+    let key_card = ssr::key_card()?;
+    let (guest, session) = desk.whoami(&key_card).await?;
+    let claims = desk.verify_key_card(&key_card)?;
+    Ok(MeResponse {
+        user: ssr::guest_info(&guest),
+        session: ssr::booking_info(&session),
+        access_token: key_card,
+        expires_at: claims.exp,
+        demo_controls: desk.policy().demo_controls,
+    })
+}
+
+/// `POST /api/room/service`: a protected, stateful call (the booking must still be active).
+#[server(prefix = "/api", endpoint = "room/service")]
+pub async fn room_service() -> Result<RoomServiceOrder, ApiError> {
+    let desk = ssr::front_desk()?;
+    let claims = desk.authorize_sensitive(&ssr::key_card()?).await?;
+    Ok(RoomServiceOrder {
+        message: format!("Breakfast for {}, delivered to your room.", claims.preferred_username),
+        served_at: desk.clock().now(),
+        session_id: claims.sid,
+    })
+}
+
+/// `POST /api/demo/steal`: demo only. A thief copies the booking confirmation; the copy stays
+/// on the server.
+#[server(prefix = "/api", endpoint = "demo/steal")]
+pub async fn demo_steal() -> Result<DemoOutcome, ApiError> {
+    let desk = ssr::front_desk()?;
+    let generation = desk.demo_steal(&ssr::key_card()?).await?;
+    Ok(DemoOutcome { outcome: "copied".into(), generation: Some(generation) })
+}
+
+/// `POST /api/demo/thief`: demo only. The thief shows the copy at the front desk.
+#[server(prefix = "/api", endpoint = "demo/thief")]
+pub async fn demo_thief() -> Result<DemoOutcome, ApiError> {
+    let desk = ssr::front_desk()?;
+    let outcome = desk.demo_thief_visit(&ssr::key_card()?).await?;
+    let outcome = serde_json::to_value(outcome).ok().and_then(|v| v.as_str().map(str::to_owned));
+    Ok(DemoOutcome { outcome: outcome.unwrap_or_default(), generation: None })
+}
+
+/// `POST /api/demo/expire-soon`: demo only. Swaps the key card for one that expires in 10 s.
+#[server(prefix = "/api", endpoint = "demo/expire-soon")]
+pub async fn demo_expire_soon() -> Result<MeResponse, ApiError> {
+    let desk = ssr::front_desk()?;
+    let (key_card, claims) = desk.demo_short_key_card(&ssr::key_card()?, 10).await?;
+    ssr::set_key_card_cookie(&key_card, claims.exp - claims.iat + 600);
+    let (guest, session) = desk.whoami(&key_card).await?;
+    Ok(MeResponse {
+        user: ssr::guest_info(&guest),
+        session: ssr::booking_info(&session),
+        access_token: key_card,
+        expires_at: claims.exp,
+        demo_controls: true,
+    })
 }
 
 /// `POST /api/sessions`: the guest's bookings.

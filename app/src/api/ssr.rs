@@ -117,6 +117,11 @@ pub fn set_cookies(issued: &Issued) {
     ));
 }
 
+/// Replaces only the key card cookie (the demo's short-lived key card).
+pub fn set_key_card_cookie(key_card: &str, max_age: i64) {
+    append_cookie(auth_cookie(KEY_CARD_COOKIE, key_card.to_owned(), "/", max_age));
+}
+
 /// Tells the browser to drop both cookies.
 pub fn clear_cookies() {
     append_cookie(auth_cookie(KEY_CARD_COOKIE, String::new(), "/", 0));
