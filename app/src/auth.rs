@@ -186,6 +186,16 @@ impl Auth {
         self.overridden.set(Some(Override::CheckingIn));
     }
 
+    /// Marks the trip to the front desk (for the stage display).
+    pub fn at_front_desk(&self) {
+        self.overridden.set(Some(Override::AtFrontDesk));
+    }
+
+    /// Back from a front desk that could not help (the booking itself is fine).
+    pub fn left_front_desk(&self) {
+        self.overridden.set(None);
+    }
+
     /// Takes a check-in, registration or front-desk answer.
     pub fn checked_in(&self, res: CheckInResponse, announce: bool) {
         self.stay.set(Some(Stay {
@@ -363,7 +373,7 @@ mod browser {
             if let Some(trip) = slot.as_ref() {
                 return trip.clone();
             }
-            auth.overridden.set(Some(super::Override::AtFrontDesk));
+            auth.at_front_desk();
             auth.note("front-desk", "at the front desk: showing the booking confirmation (HttpOnly cookie)");
             let trip: Trip = async move {
                 let result = api::refresh().await;
@@ -379,7 +389,7 @@ mod browser {
                         if e.error.ends_booking() {
                             auth.cancelled(&e.message, true);
                         } else {
-                            auth.overridden.set(None);
+                            auth.left_front_desk();
                         }
                         Err(e)
                     }

@@ -5,12 +5,17 @@
 //! decided by the `keycard` core on the server; this crate only shows it.
 
 pub mod api;
+pub mod auth;
+mod components;
 mod pages;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::StaticSegment;
+use leptos::task::spawn_local;
+use leptos_router::components::{Route, Router, Routes, A};
+use leptos_router::{SsrMode, StaticSegment};
+
+use crate::auth::{provide_auth, use_auth, Stage};
 
 /// The HTML document around [`App`], rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -61,24 +66,62 @@ fn set_content_security_policy(options: &LeptosOptions) {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    provide_auth();
     mark_hydrated();
     view! {
         <Stylesheet id="leptos" href="/pkg/keycard.css" />
         <Link rel="icon" href="/favicon.svg" type_="image/svg+xml" />
         <Title text="Keycard: JWT access and refresh tokens, explained" />
         <Router>
-            <header class="topbar">
-                <a class="brand" href="/">
-                    <span aria-hidden="true">"🔑 "</span>
-                    "Keycard"
-                </a>
-            </header>
+            <a class="skip" href="#main">"Skip to content"</a>
+            <TopBar />
             <main id="main">
                 <Routes fallback=pages::NotFound>
                     <Route path=StaticSegment("") view=pages::Lobby />
+                    <Route path=StaticSegment("login") view=pages::Login ssr=SsrMode::Async />
+                    <Route path=StaticSegment("register") view=pages::Register ssr=SsrMode::Async />
+                    <Route path=StaticSegment("room") view=pages::Room ssr=SsrMode::Async />
+                    <Route path=StaticSegment("amenities") view=pages::Amenities ssr=SsrMode::Async />
+                    <Route path=StaticSegment("sessions") view=pages::Sessions ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>
+    }
+}
+
+/// The navigation, where the guest stands, and check-out.
+#[component]
+fn TopBar() -> impl IntoView {
+    let auth = use_auth();
+    let checked_in = move || auth.stay().is_some() && !matches!(auth.stage(), Stage::BookingCancelled | Stage::CheckedOut);
+    let check_out = move |scope: &'static str| {
+        spawn_local(async move {
+            let _ = auth.protected("Check out", || api::logout(Some(scope.to_owned()))).await;
+            auth.checked_out(true);
+        });
+    };
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">
+                <img src="/favicon.svg" alt="" width="24" height="24" />
+                "Keycard"
+            </a>
+            <nav aria-label="Main">
+                <A href="/room">"Room"</A>
+                <A href="/amenities">"Amenities"</A>
+                <A href="/sessions">"Bookings"</A>
+            </nav>
+            <span class="stage" data-testid="stage" data-stage=move || format!("{:?}", auth.stage())>
+                {move || auth.stage().label()}
+            </span>
+            <Show
+                when=checked_in
+                fallback=|| view! { <a class="button primary" href="/login">"Check in"</a> }
+            >
+                <button type="button" on:click=move |_| check_out("this")>"Check out"</button>
+                <button type="button" on:click=move |_| check_out("all")>"Check out everywhere"</button>
+            </Show>
+        </header>
     }
 }
 

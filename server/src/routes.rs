@@ -154,8 +154,7 @@ async fn typed_error(res: Response, back_to: Option<Uri>) -> Response {
     let mut out = match back_to {
         Some(page) => {
             // Only the path: never an open redirect to another site.
-            let code = serde_json::to_value(err.error).unwrap_or_default();
-            let code = code.as_str().unwrap_or("internal");
+            let code = err.error.name();
             // Keep the page's other parameters (such as `next`), replace any earlier error.
             let mut query: Vec<&str> = page
                 .query()

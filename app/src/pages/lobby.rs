@@ -1,5 +1,7 @@
 use leptos::prelude::*;
 
+use crate::auth::use_auth;
+
 /// The article's four steps, in the hotel's words.
 const STEPS: [(&str, &str, &str); 4] = [
     (
@@ -31,7 +33,11 @@ const STEPS: [(&str, &str, &str); 4] = [
 /// `/`: what Keycard shows, the hotel analogy, and the four steps.
 #[component]
 pub fn Lobby() -> impl IntoView {
-    let (step, set_step) = signal(0usize);
+    let auth = use_auth();
+    // The step the visitor picked to read about; until then, the one they stand at.
+    let picked = RwSignal::new(None::<usize>);
+    let here = move || auth.stage().step();
+    let step = Signal::derive(move || picked.get().unwrap_or_else(here));
     view! {
         <section class="hero">
             <h1>"Welcome to the Keycard hotel"</h1>
@@ -51,16 +57,19 @@ pub fn Lobby() -> impl IntoView {
                     .enumerate()
                     .map(|(i, (hotel, token, _))| {
                         view! {
-                            <li class="step" class:current=move || step.get() == i>
+                            <li class="step" class:current=move || step.get() == i class:here=move || here() == i>
                                 <button
                                     type="button"
                                     class="step-button"
                                     aria-pressed=move || (step.get() == i).to_string()
-                                    on:click=move |_| set_step.set(i)
+                                    on:click=move |_| picked.set(Some(i))
                                 >
                                     <span class="step-number">{i + 1}</span>
                                     <span class="step-hotel">{*hotel}</span>
                                     <span class="step-token">{*token}</span>
+                                    <Show when=move || here() == i>
+                                        <span class="you-are-here">"You are here"</span>
+                                    </Show>
                                 </button>
                             </li>
                         }
@@ -69,6 +78,12 @@ pub fn Lobby() -> impl IntoView {
             </ol>
             <p class="step-text" aria-live="polite" data-testid="step-text">
                 {move || STEPS[step.get()].2}
+            </p>
+            <p>
+                <a class="button primary" href="/register">"Register"</a>
+                " or "
+                <a href="/login">"check in"</a>
+                " to follow every step on your own key card."
             </p>
         </section>
     }

@@ -1,0 +1,11 @@
+//! Pieces shared by the pages.
+
+mod countdown;
+mod key_card;
+mod protected;
+mod timeline;
+
+pub use countdown::{duration_text, Countdown};
+pub use key_card::KeyCardInspector;
+pub use protected::Protected;
+pub use timeline::Timeline;

@@ -1,0 +1,70 @@
+use leptos::prelude::*;
+
+use crate::api::{session_events, EventInfo};
+use crate::auth::use_auth;
+
+fn clock_time(at: i64) -> String {
+    let s = at.rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02} UTC", s / 3600, s % 3600 / 60, s % 60)
+}
+
+fn describe(e: &EventInfo) -> String {
+    let what = match e.kind.as_str() {
+        "checked_in" => "Checked in: booking opened, confirmation generation 1",
+        "refreshed" => "Front desk: confirmation rotated",
+        "grace_reissued" => "Front desk: the previous confirmation came back within the grace window; current one handed out again",
+        "reuse_detected" => "Theft alarm: an old confirmation came back. Booking cancelled",
+        "revoked" => "Booking ended",
+        "expired" => "Booking expired",
+        "checked_out" => "Checked out",
+        "password_changed" => "Password changed; other bookings ended",
+        other => other,
+    };
+    match &e.detail {
+        Some(detail) => format!("{what} ({detail})"),
+        None => what.to_owned(),
+    }
+}
+
+/// This booking's story: the server's event log merged with what this page did.
+#[component]
+pub fn Timeline() -> impl IntoView {
+    let auth = use_auth();
+    // Reloaded whenever the booking changes. A failure (e.g. the booking is over) keeps the
+    // last list.
+    let server = LocalResource::new(move || {
+        auth.version.get();
+        session_events()
+    });
+    let last = RwSignal::new(Vec::<EventInfo>::new());
+    Effect::new(move |_| {
+        if let Some(Ok(events)) = server.get() {
+            last.set(events);
+        }
+    });
+    let rows = move || {
+        let mut rows: Vec<(i64, u8, String, String)> = last
+            .get()
+            .iter()
+            .map(|e| (e.at, 0, format!("server {}", e.kind), describe(e)))
+            .collect();
+        rows.extend(auth.log.get().into_iter().map(|e| (e.at, 1, format!("page {}", e.kind), e.text)));
+        rows.sort_by_key(|r| (r.0, r.1));
+        rows
+    };
+    view! {
+        <section class="card" aria-labelledby="timeline-title">
+            <h2 id="timeline-title">"Timeline of this booking"</h2>
+            <p class="muted">"What the front desk recorded (server) and what this page did (page)."</p>
+            <ol class="timeline" data-testid="timeline">
+                <For each=rows key=|r| (r.0, r.1, r.3.clone()) let:row>
+                    <li class=format!("event {}", row.2)>
+                        <time>{clock_time(row.0)}</time>
+                        <span class="who">{if row.1 == 0 { "server" } else { "page" }}</span>
+                        <span class="what">{row.3}</span>
+                    </li>
+                </For>
+            </ol>
+        </section>
+    }
+}

@@ -1,0 +1,148 @@
+//! `/room`: the key card inspector, the booking confirmation panel, room service, the demo
+//! controls and the timeline.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::api::{demo_expire_soon, demo_steal, demo_thief, room_service};
+use crate::auth::{use_auth, Stay};
+use crate::components::{Countdown, KeyCardInspector, Protected, Timeline};
+
+/// `/room` (checked-in guests only).
+#[component]
+pub fn Room() -> impl IntoView {
+    view! {
+        <Protected>
+            <RoomInside />
+        </Protected>
+    }
+}
+
+#[component]
+fn RoomInside() -> impl IntoView {
+    let auth = use_auth();
+    let stay = Memo::new(move |_| auth.stay());
+    let field = move |f: fn(&Stay) -> i64| Signal::derive(move || stay.get().as_ref().map(f).unwrap_or_default());
+    view! {
+        <section class="hero">
+            <h1>"Your room"</h1>
+            <p class="lede">
+                "Welcome, " <strong data-testid="guest-name">{move || stay.get().map(|s| s.guest.username)}</strong>
+                ". Below is the key card your browser holds, the booking it belongs to, and everything that happened to it."
+            </p>
+        </section>
+        <KeyCardInspector token=Signal::derive(move || stay.get().map(|s| s.key_card).unwrap_or_default()) />
+        <section class="card" aria-labelledby="booking-title" data-testid="booking">
+            <h2 id="booking-title">"Your booking confirmation (refresh token)"</h2>
+            <p class="muted">
+                "The confirmation itself lives in an HttpOnly cookie that only the front desk (/api/auth) ever sees; this page cannot read it, so neither can a malicious script. What the page knows:"
+            </p>
+            <dl class="facts">
+                <dt>"Booking (session)"</dt>
+                <dd><code data-testid="session-id">{move || stay.get().map(|s| s.booking.session_id)}</code></dd>
+                <dt>"Generation"</dt>
+                <dd data-testid="generation">{move || stay.get().map(|s| s.booking.generation)}</dd>
+            </dl>
+            <Countdown label="Idle limit: ends unless used within" from=field(|s| s.booking.last_used_at) until=field(|s| s.booking.idle_expires_at) />
+            <Countdown label="Absolute limit: ends whatever happens in" from=field(|s| s.booking.created_at) until=field(|s| s.booking.absolute_expires_at) />
+        </section>
+        <RoomServicePanel />
+        <Show when=move || stay.get().is_some_and(|s| s.demo_controls)>
+            <DemoControls />
+        </Show>
+        <Timeline />
+    }
+}
+
+#[component]
+fn RoomServicePanel() -> impl IntoView {
+    let auth = use_auth();
+    let answer = RwSignal::new(None::<String>);
+    let call = move |_| {
+        spawn_local(async move {
+            let result = auth.protected("Room service", room_service).await;
+            answer.set(Some(match result {
+                Ok(order) => order.message,
+                Err(e) => e.message,
+            }));
+        });
+    };
+    view! {
+        <section class="card" aria-labelledby="service-title">
+            <h2 id="service-title">"Call room service"</h2>
+            <p class="muted">
+                "A protected, stateful call: the server checks the key card's signature and that the booking is still active. If the key card has expired, the page goes to the front desk once and retries; every step lands on the timeline."
+            </p>
+            <div class="row">
+                <button type="button" class="primary" on:click=call>"Call room service"</button>
+                <label class="check">
+                    <input type="checkbox" bind:checked=auth.refresh_early />
+                    " Visit the front desk 5 s before the key card expires"
+                </label>
+            </div>
+            <p role="status" data-testid="room-service-answer">{move || answer.get()}</p>
+        </section>
+    }
+}
+
+#[component]
+fn DemoControls() -> impl IntoView {
+    let auth = use_auth();
+    let said = RwSignal::new(None::<String>);
+    let steal = move |_| {
+        spawn_local(async move {
+            let text = match auth.protected("Thief copies the confirmation", demo_steal).await {
+                Ok(o) => format!(
+                    "A thief copied your booking confirmation (generation {}). The copy is kept on the server; it never reaches this page.",
+                    o.generation.unwrap_or_default()
+                ),
+                Err(e) => e.message,
+            };
+            said.set(Some(text));
+        });
+    };
+    let thief = move |_| {
+        spawn_local(async move {
+            auth.note("request", "the thief shows the copied confirmation at the front desk");
+            let text = match demo_thief().await {
+                Ok(o) => match o.outcome.as_str() {
+                    "caught" => {
+                        auth.cancelled("theft detected: the front desk recognised a replayed confirmation and cancelled the booking", true);
+                        "Caught: the copy was already replaced, so the front desk cancelled the whole booking.".to_owned()
+                    }
+                    "got_in" => {
+                        auth.note("alarm", "the thief got a new key card; your next visit to the front desk will trip the alarm");
+                        "The copy was still current: the thief got a key card. Your next visit to the front desk shows an old confirmation and cancels the booking.".to_owned()
+                    }
+                    _ => "Too late: the booking was already over.".to_owned(),
+                },
+                Err(e) => e.message,
+            };
+            auth.version.update(|v| *v += 1);
+            said.set(Some(text));
+        });
+    };
+    let expire_soon = move |_| {
+        spawn_local(async move {
+            match auth.protected("Short-lived key card", demo_expire_soon).await {
+                Ok(me) => {
+                    auth.reloaded(me);
+                    said.set(Some("Your key card now expires in 10 seconds.".into()));
+                }
+                Err(e) => said.set(Some(e.message)),
+            }
+        });
+    };
+    view! {
+        <section class="card demo" aria-labelledby="demo-title">
+            <h2 id="demo-title">"Demo controls"</h2>
+            <p class="muted">"Turned on in development; KEYCARD_DEMO_CONTROLS=false turns them off."</p>
+            <div class="row">
+                <button type="button" on:click=steal>"A thief copies my booking confirmation"</button>
+                <button type="button" on:click=thief>"The thief uses it"</button>
+                <button type="button" on:click=expire_soon>"Make my key card expire in 10 s"</button>
+            </div>
+            <p role="status" data-testid="demo-said">{move || said.get()}</p>
+        </section>
+    }
+}
