@@ -203,7 +203,8 @@ impl Auth {
             expires_at: res.expires_at,
             guest: res.guest,
             booking: res.booking,
-            demo_controls: self.stay().map(|s| s.demo_controls).unwrap_or(false),
+            // Untracked: this runs inside effects, which must not re-run because of it.
+            demo_controls: untrack(|| self.stay()).is_some_and(|s| s.demo_controls),
         }));
         self.overridden.set(None);
         self.version.update(|v| *v += 1);
@@ -331,14 +332,17 @@ mod browser {
         });
         // Other tabs.
         if let Ok(channel) = web_sys::BroadcastChannel::new(CHANNEL) {
-            let on_message = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-                match e.data().as_string().as_deref() {
-                    Some("refreshed") | Some("checked_in") => reload(auth),
-                    Some("cancelled") => auth.cancelled("the booking was cancelled in another tab", false),
-                    Some("checked_out") => auth.checked_out(false),
-                    _ => {}
-                }
-            });
+            let on_message =
+                Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+                    match e.data().as_string().as_deref() {
+                        Some("refreshed") | Some("checked_in") => reload(auth),
+                        Some("cancelled") => {
+                            auth.cancelled("the booking was cancelled in another tab", false)
+                        }
+                        Some("checked_out") => auth.checked_out(false),
+                        _ => {}
+                    }
+                });
             channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
             on_message.forget();
             CHANNEL_HANDLE.with(|c| *c.borrow_mut() = Some(channel));
@@ -358,7 +362,10 @@ mod browser {
         leptos::task::spawn_local(async move {
             match api::me().await {
                 Ok(me) => {
-                    auth.note("info", "another tab visited the front desk; this tab took the new key card");
+                    auth.note(
+                        "info",
+                        "another tab visited the front desk; this tab took the new key card",
+                    );
                     auth.reloaded(me);
                 }
                 Err(e) if e.error.ends_booking() => auth.cancelled(&e.message, false),
@@ -374,7 +381,10 @@ mod browser {
                 return trip.clone();
             }
             auth.at_front_desk();
-            auth.note("front-desk", "at the front desk: showing the booking confirmation (HttpOnly cookie)");
+            auth.note(
+                "front-desk",
+                "at the front desk: showing the booking confirmation (HttpOnly cookie)",
+            );
             let trip: Trip = async move {
                 let result = api::refresh().await;
                 TRIP.with(|t| *t.borrow_mut() = None);
@@ -382,7 +392,10 @@ mod browser {
                     Ok(res) => {
                         let generation = res.booking.generation;
                         auth.checked_in(res, true);
-                        auth.note("front-desk", format!("new key card and confirmation (generation {generation})"));
+                        auth.note(
+                            "front-desk",
+                            format!("new key card and confirmation (generation {generation})"),
+                        );
                         Ok(())
                     }
                     Err(e) => {

@@ -4,14 +4,16 @@
 //! and the thin server functions of the HTTP contract ([`api`]). Everything about tokens is
 //! decided by the `keycard` core on the server; this crate only shows it.
 
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod auth;
 mod components;
 mod pages;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
 use leptos::task::spawn_local;
+use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{SsrMode, StaticSegment};
 
@@ -93,7 +95,10 @@ pub fn App() -> impl IntoView {
 #[component]
 fn TopBar() -> impl IntoView {
     let auth = use_auth();
-    let checked_in = move || auth.stay().is_some() && !matches!(auth.stage(), Stage::BookingCancelled | Stage::CheckedOut);
+    let checked_in = move || {
+        auth.stay().is_some()
+            && !matches!(auth.stage(), Stage::BookingCancelled | Stage::CheckedOut)
+    };
     let check_out = move |scope: &'static str| {
         spawn_local(async move {
             let _ = auth.protected("Check out", || api::logout(Some(scope.to_owned()))).await;
@@ -111,16 +116,19 @@ fn TopBar() -> impl IntoView {
                 <A href="/amenities">"Amenities"</A>
                 <A href="/sessions">"Bookings"</A>
             </nav>
-            <span class="stage" data-testid="stage" data-stage=move || format!("{:?}", auth.stage())>
-                {move || auth.stage().label()}
-            </span>
-            <Show
-                when=checked_in
-                fallback=|| view! { <a class="button primary" href="/login">"Check in"</a> }
-            >
-                <button type="button" on:click=move |_| check_out("this")>"Check out"</button>
-                <button type="button" on:click=move |_| check_out("all")>"Check out everywhere"</button>
-            </Show>
+            // Inside a Transition: these read the server's view of the stay, which hydrates with it.
+            <Transition fallback=|| ()>
+                <span class="stage" data-testid="stage" data-stage=move || format!("{:?}", auth.stage())>
+                    {move || auth.stage().label()}
+                </span>
+                <Show
+                    when=checked_in
+                    fallback=|| view! { <a class="button primary" href="/login">"Check in"</a> }
+                >
+                    <button type="button" on:click=move |_| check_out("this")>"Check out"</button>
+                    <button type="button" on:click=move |_| check_out("all")>"Check out everywhere"</button>
+                </Show>
+            </Transition>
         </header>
     }
 }

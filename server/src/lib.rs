@@ -82,7 +82,13 @@ pub fn router(config: Config, desk: FrontDesk, options: LeptosOptions) -> Router
                 move || shell(options.clone())
             },
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell));
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            {
+                let desk = desk.clone();
+                move || provide_context(desk.clone())
+            },
+            shell,
+        ));
     let app = Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/.well-known/jwks.json", get(routes::jwks))

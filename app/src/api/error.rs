@@ -63,7 +63,10 @@ impl ErrorCode {
 
     /// The code as it appears on the wire, e.g. `key_card_expired`.
     pub fn name(self) -> String {
-        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
     }
 
     /// True when the booking is over and the guest must check in again.

@@ -4,6 +4,17 @@ use leptos_router::hooks::use_location;
 
 use crate::auth::{use_auth, Stage};
 
+/// Which side of the door the visitor is on. Kept in a memo so that the room is not rebuilt (and
+/// its panels' state lost) each time the key card expires and is renewed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Door {
+    Inside,
+    AtFrontDesk,
+    Cancelled,
+    CheckedOut,
+    Outside,
+}
+
 /// Shows `children` to a checked-in guest. With an expired key card it waits at the front desk
 /// instead (no flash of a signed-out page); a visitor who is not checked in is sent to check-in
 /// and brought back afterwards.
@@ -12,22 +23,30 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
     let auth = use_auth();
     let location = use_location();
     let children = StoredValue::new(children);
+    let door = Memo::new(move |_| match auth.stage() {
+        Stage::CheckedIn | Stage::KeyCardExpired | Stage::AtFrontDesk if auth.stay().is_some() => {
+            Door::Inside
+        }
+        Stage::KeyCardExpired | Stage::AtFrontDesk => Door::AtFrontDesk,
+        Stage::BookingCancelled => Door::Cancelled,
+        Stage::CheckedOut => Door::CheckedOut,
+        Stage::CheckedIn | Stage::SignedOut | Stage::CheckingIn => Door::Outside,
+    });
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Checking your key card…"</p> }>
             {move || Suspend::new(async move {
                 let _ = auth.loaded().await;
                 let here = format!("{}{}", location.pathname.get_untracked(), location.search.get_untracked());
                 view! {
-                    {move || match auth.stage() {
-                        Stage::CheckedIn | Stage::KeyCardExpired | Stage::AtFrontDesk
-                            if auth.stay().is_some() => children.read_value()().into_any(),
-                        Stage::KeyCardExpired | Stage::AtFrontDesk => view! {
+                    {move || match door.get() {
+                        Door::Inside => children.read_value()().into_any(),
+                        Door::AtFrontDesk => view! {
                             <section class="card notice" role="status">
                                 <h1>"At the front desk…"</h1>
                                 <p>"Your key card has expired. Showing your booking confirmation for a new one."</p>
                             </section>
                         }.into_any(),
-                        Stage::BookingCancelled => view! {
+                        Door::Cancelled => view! {
                             <section class="card notice bad" role="alert" data-testid="booking-cancelled">
                                 <h1>"Booking cancelled"</h1>
                                 <p>
@@ -36,14 +55,14 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
                                 <a class="button primary" href="/login">"Check in again"</a>
                             </section>
                         }.into_any(),
-                        Stage::CheckedOut => view! {
+                        Door::CheckedOut => view! {
                             <section class="card notice" role="status" data-testid="checked-out">
                                 <h1>"Checked out"</h1>
                                 <p>"Both tokens are void. Thank you for staying at Keycard."</p>
                                 <a class="button primary" href="/login">"Check in again"</a>
                             </section>
                         }.into_any(),
-                        _ => view! { <Redirect path=format!("/login?next={here}") /> }.into_any(),
+                        Door::Outside => view! { <Redirect path=format!("/login?next={here}") /> }.into_any(),
                     }}
                 }
             })}

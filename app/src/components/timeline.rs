@@ -48,7 +48,9 @@ pub fn Timeline() -> impl IntoView {
             .iter()
             .map(|e| (e.at, 0, format!("server {}", e.kind), describe(e)))
             .collect();
-        rows.extend(auth.log.get().into_iter().map(|e| (e.at, 1, format!("page {}", e.kind), e.text)));
+        rows.extend(
+            auth.log.get().into_iter().map(|e| (e.at, 1, format!("page {}", e.kind), e.text)),
+        );
         rows.sort_by_key(|r| (r.0, r.1));
         rows
     };

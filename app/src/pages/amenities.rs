@@ -26,7 +26,10 @@ fn AmenityDoors() -> impl IntoView {
             auth.note("request", format!("{name}: the door reads the key card (public keys only)"));
             let result = browser_get(&format!("/amenities/{name}")).await;
             if let Ok((status, _)) = &result {
-                auth.note(if *status == 200 { "ok" } else { "expired" }, format!("{name}: {status}"));
+                auth.note(
+                    if *status == 200 { "ok" } else { "expired" },
+                    format!("{name}: {status}"),
+                );
             }
             answer.set(result.ok());
         });

@@ -24,7 +24,9 @@ fn message_for(code: &str) -> &'static str {
     match code {
         "invalid_credentials" => "Wrong username or password.",
         "invalid_username" => "Usernames are 3 to 32 letters, digits, '_', '.' or '-'.",
-        "weak_password" => "That password is too weak: 8 to 128 characters, not a common one, not your username.",
+        "weak_password" => {
+            "That password is too weak: 8 to 128 characters, not a common one, not your username."
+        }
         "username_taken" => "That username is taken.",
         "too_many_requests" => "Too many attempts. Wait a minute and try again.",
         "bad_request" => "Please fill in both fields.",
@@ -40,19 +42,19 @@ fn CheckInForm(register: bool) -> impl IntoView {
     let next = next_page();
     let login = ServerAction::<Login>::new();
     let signup = ServerAction::<Register>::new();
-    let value: Signal<Option<Result<CheckInResponse, ApiError>>> = if register {
-        signup.value().into()
-    } else {
-        login.value().into()
-    };
-    let pending: Signal<bool> = if register { signup.pending().into() } else { login.pending().into() };
+    let value: Signal<Option<Result<CheckInResponse, ApiError>>> =
+        if register { signup.value().into() } else { login.value().into() };
+    let pending: Signal<bool> =
+        if register { signup.pending().into() } else { login.pending().into() };
     Effect::new({
         let next = next.clone();
         move |_| {
             if let Some(Ok(res)) = value.get() {
-                auth.checked_in(res, true);
-                auth.note("ok", "checked in: key card and booking confirmation received");
-                navigate(&next, Default::default());
+                untrack(|| {
+                    auth.checked_in(res, true);
+                    auth.note("ok", "checked in: key card and booking confirmation received");
+                    navigate(&next, Default::default());
+                });
             }
         }
     });

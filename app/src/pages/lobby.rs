@@ -51,6 +51,7 @@ pub fn Lobby() -> impl IntoView {
         </section>
         <section class="card" aria-labelledby="steps-title">
             <h2 id="steps-title">"How a stay works"</h2>
+            <Transition fallback=|| ()>
             <ol class="steps" role="list">
                 {STEPS
                     .iter()
@@ -76,6 +77,7 @@ pub fn Lobby() -> impl IntoView {
                     })
                     .collect_view()}
             </ol>
+            </Transition>
             <p class="step-text" aria-live="polite" data-testid="step-text">
                 {move || STEPS[step.get()].2}
             </p>

@@ -22,7 +22,9 @@ pub fn Room() -> impl IntoView {
 fn RoomInside() -> impl IntoView {
     let auth = use_auth();
     let stay = Memo::new(move |_| auth.stay());
-    let field = move |f: fn(&Stay) -> i64| Signal::derive(move || stay.get().as_ref().map(f).unwrap_or_default());
+    let field = move |f: fn(&Stay) -> i64| {
+        Signal::derive(move || stay.get().as_ref().map(f).unwrap_or_default())
+    };
     view! {
         <section class="hero">
             <h1>"Your room"</h1>

@@ -1,0 +1,183 @@
+// The whole stay, as the article tells it, in a real browser against a server whose key cards
+// last 6 s and whose grace window is 3 s (see global-setup.ts).
+import type { Page } from "@playwright/test";
+import { test, expect, hydrated } from "./fixtures";
+
+const PASSWORD = "correct horse battery";
+// Key card lifetime + the server's 2 s leeway + a margin.
+const EXPIRY_MS = 6_000 + 2_000 + 700;
+
+async function shot(page: Page, name: string) {
+  await page.screenshot({ path: test.info().outputPath(`${name}.png`), fullPage: true });
+}
+
+/** No token anywhere a script can read. */
+async function expectNoTokenInScriptReach(page: Page) {
+  const exposed = await page.evaluate(() => {
+    const values = [document.cookie];
+    for (const store of [localStorage, sessionStorage]) {
+      for (let i = 0; i < store.length; i++) values.push(`${store.key(i)}=${store.getItem(store.key(i)!)}`);
+    }
+    return values.join("\n");
+  });
+  expect(exposed).not.toContain("eyJ");
+}
+
+async function stage(page: Page) {
+  return page.getByTestId("stage");
+}
+
+async function waitForExpiry(page: Page) {
+  await expect(await stage(page)).toHaveAttribute("data-stage", "KeyCardExpired", { timeout: 15_000 });
+  // The server grants 2 s of clock-skew leeway past exp.
+  await page.waitForTimeout(2_700);
+}
+
+async function checkIn(page: Page, user: string) {
+  await page.goto("/login");
+  await hydrated(page);
+  await page.getByLabel("Username").fill(user);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Check in", exact: true }).click();
+  await expect(page).toHaveURL(/\/room$/);
+  await expect(await stage(page)).toHaveAttribute("data-stage", "CheckedIn");
+}
+
+test("a stay from check-in to check-out", async ({ page, context, browser, watch }) => {
+  test.setTimeout(120_000);
+  // Expected along the way: 401s for expired key cards, the replayed confirmation, and the
+  // booking ended from another device.
+  watch.allow((res) => res.status() === 401);
+  const user = `guest${Date.now()}`;
+
+  // Register: checked in straight away.
+  await page.goto("/register");
+  await hydrated(page);
+  await page.getByLabel("Username").fill(user);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Register and check in" }).click();
+  await expect(page).toHaveURL(/\/room$/);
+  await expect(await stage(page)).toHaveAttribute("data-stage", "CheckedIn");
+  await expect(page.getByTestId("guest-name")).toHaveText(user);
+  await expect(page.getByTestId("generation")).toHaveText("1");
+  await expectNoTokenInScriptReach(page);
+
+  // Inspect the key card: header, payload and signature apart, every claim explained.
+  const card = page.getByTestId("key-card");
+  await expect(card).toContainText("at+jwt");
+  await expect(card).toContainText("EdDSA");
+  for (const claim of ["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "sid"]) {
+    await expect(page.getByTestId("claims").getByRole("rowheader", { name: claim, exact: true })).toBeVisible();
+  }
+  await expect(page.getByTestId("key-card-left")).not.toHaveText("expired");
+  await shot(page, "01-checked-in-key-card");
+
+  // Let it expire: the countdown reaches zero and the stage says so.
+  await waitForExpiry(page);
+  await expect(page.getByTestId("key-card-left")).toHaveText("expired");
+  await shot(page, "02-key-card-expired");
+
+  // Room service: 401, a silent trip to the front desk (generation 1 -> 2), a retry that works.
+  await page.getByRole("button", { name: "Call room service" }).click();
+  await expect(page.getByTestId("room-service-answer")).toContainText("Breakfast");
+  await expect(page.getByTestId("generation")).toHaveText("2");
+  const timeline = page.getByTestId("timeline");
+  await expect(timeline).toContainText("401, the key card has expired");
+  await expect(timeline).toContainText("new key card and confirmation (generation 2)");
+  await expect(timeline).toContainText("Room service: retried with the new key card");
+  await expect(timeline).toContainText("Front desk: confirmation rotated");
+  await expectNoTokenInScriptReach(page);
+  await shot(page, "03-silent-refresh-timeline");
+
+  // Two tabs whose key cards expire together refresh at the same moment: both stay checked in.
+  const tab2 = await context.newPage();
+  await tab2.goto("/room");
+  await hydrated(tab2);
+  await expect(await stage(tab2)).toHaveAttribute("data-stage", "CheckedIn");
+  await waitForExpiry(page);
+  await Promise.all([
+    page.getByRole("button", { name: "Call room service" }).click(),
+    tab2.getByRole("button", { name: "Call room service" }).click(),
+  ]);
+  for (const p of [page, tab2]) {
+    await expect(p.getByTestId("room-service-answer")).toContainText("Breakfast");
+    await expect(await stage(p)).toHaveAttribute("data-stage", "CheckedIn");
+  }
+  await shot(tab2, "04-two-tabs-both-checked-in");
+
+  // A thief copies the booking confirmation; the guest visits the front desk after that, so the
+  // copy is stale; once the grace window has passed, the thief's replay cancels the booking in
+  // both tabs.
+  await page.getByRole("button", { name: "A thief copies my booking confirmation" }).click();
+  await expect(page.getByTestId("demo-said")).toContainText("copied");
+  await waitForExpiry(page);
+  await page.getByRole("button", { name: "Call room service" }).click();
+  await expect(page.getByTestId("room-service-answer")).toContainText("Breakfast");
+  await page.waitForTimeout(3_500);
+  await page.getByRole("button", { name: "The thief uses it" }).click();
+  for (const p of [page, tab2]) {
+    await expect(await stage(p)).toHaveAttribute("data-stage", "BookingCancelled");
+    await expect(p.getByTestId("booking-cancelled")).toBeVisible();
+  }
+  await shot(page, "05-theft-detected");
+  await tab2.close();
+
+  // Check in again, and from a second device; end that device's booking from the bookings page.
+  await checkIn(page, user);
+  const other = await browser.newContext();
+  const device2 = await other.newPage();
+  await checkIn(device2, user);
+  await page.goto("/sessions");
+  await hydrated(page);
+  const others = page.getByTestId("bookings").locator(".booking:not(.current):not(.ended)");
+  await expect(others).toHaveCount(1);
+  await others.getByRole("button", { name: "End this booking" }).click();
+  await expect(others).toHaveCount(0);
+  await shot(page, "06-bookings");
+  await device2.getByRole("button", { name: "Call room service" }).click();
+  await expect(await stage(device2)).toHaveAttribute("data-stage", "BookingCancelled");
+  await other.close();
+
+  // Check out: both tokens void; the room sends a visitor to check-in and back.
+  await page.getByRole("button", { name: "Check out", exact: true }).click();
+  await expect(await stage(page)).toHaveAttribute("data-stage", "CheckedOut");
+  await page.goto("/room");
+  await expect(page).toHaveURL(/\/login\?next=\/room$/);
+  await expectNoTokenInScriptReach(page);
+  await shot(page, "07-checked-out");
+});
+
+test("check-in works before hydration and shows its errors", async ({ page, watch, browser }) => {
+  watch.allow((res) => res.status() === 401);
+  const noJs = await browser.newContext({ javaScriptEnabled: false });
+  const p = await noJs.newPage();
+  await p.goto("/login?next=/sessions");
+  await p.getByLabel("Username").fill("nobody-here");
+  await p.getByLabel("Password").fill("wrong password");
+  await p.getByRole("button", { name: "Check in", exact: true }).click();
+  await expect(p).toHaveURL(/\/login\?next=\/sessions&error=invalid_credentials$/);
+  await expect(p.getByTestId("form-error")).toHaveText("Wrong username or password.");
+  await noJs.close();
+});
+
+test("a directly loaded room renders checked in, and an expired key card goes to the front desk", async ({ page, watch }) => {
+  test.setTimeout(60_000);
+  watch.allow((res) => res.status() === 401);
+  const user = `direct${Date.now()}`;
+  await page.goto("/register");
+  await hydrated(page);
+  await page.getByLabel("Username").fill(user);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Register and check in" }).click();
+  await expect(page).toHaveURL(/\/room$/);
+
+  // Server-rendered HTML of /room already says checked in.
+  const html = await (await page.request.get("/room")).text();
+  expect(html).toContain(user);
+  expect(html).not.toContain("Check-in</h1>");
+
+  await waitForExpiry(page);
+  await page.goto("/room");
+  await expect(page.getByTestId("generation")).toHaveText("2");
+  await expect(await stage(page)).toHaveAttribute("data-stage", "CheckedIn");
+});
