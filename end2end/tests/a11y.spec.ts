@@ -1,5 +1,5 @@
 import AxeBuilder from "@axe-core/playwright";
-import { test, expect, hydrated } from "./fixtures";
+import { test, expect, hydrated, register } from "./fixtures";
 
 for (const path of ["/", "/login", "/register"]) {
   test(`${path} has no accessibility violations`, async ({ page }) => {
@@ -11,12 +11,7 @@ for (const path of ["/", "/login", "/register"]) {
 }
 
 test("the room has no accessibility violations", async ({ page }) => {
-  await page.goto("/register");
-  await hydrated(page);
-  await page.getByLabel("Username").fill(`axe${Date.now()}`);
-  await page.getByLabel("Password").fill("correct horse battery");
-  await page.getByRole("button", { name: "Register and check in" }).click();
-  await expect(page).toHaveURL(/\/room$/);
+  await register(page, `axe${Date.now()}`);
   for (const path of ["/room", "/sessions", "/amenities"]) {
     await page.goto(path);
     await hydrated(page);

@@ -48,3 +48,15 @@ export { expect };
 export async function hydrated(page: Page): Promise<void> {
   await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
 }
+
+export const PASSWORD = "correct horse battery";
+
+/** Registers `user` through the form; the app checks them in and opens the room. */
+export async function register(page: Page, user: string): Promise<void> {
+  await page.goto("/register");
+  await hydrated(page);
+  await page.getByLabel("Username").fill(user);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Register and check in" }).click();
+  await expect(page).toHaveURL(/\/room$/);
+}

@@ -1,9 +1,8 @@
 // The whole stay, as the article tells it, in a real browser against a server whose key cards
 // last 6 s and whose grace window is 3 s (see global-setup.ts).
 import type { Page } from "@playwright/test";
-import { test, expect, hydrated } from "./fixtures";
+import { test, expect, hydrated, register, PASSWORD } from "./fixtures";
 
-const PASSWORD = "correct horse battery";
 // Key card lifetime + the server's 2 s leeway + a margin.
 const EXPIRY_MS = 6_000 + 2_000 + 700;
 
@@ -51,12 +50,7 @@ test("a stay from check-in to check-out", async ({ page, context, browser, watch
   const user = `guest${Date.now()}`;
 
   // Register: checked in straight away.
-  await page.goto("/register");
-  await hydrated(page);
-  await page.getByLabel("Username").fill(user);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Register and check in" }).click();
-  await expect(page).toHaveURL(/\/room$/);
+  await register(page, user);
   await expect(await stage(page)).toHaveAttribute("data-stage", "CheckedIn");
   await expect(page.getByTestId("guest-name")).toHaveText(user);
   await expect(page.getByTestId("generation")).toHaveText("1");
@@ -164,12 +158,7 @@ test("a directly loaded room renders checked in, and an expired key card goes to
   test.setTimeout(60_000);
   watch.allow((res) => res.status() === 401);
   const user = `direct${Date.now()}`;
-  await page.goto("/register");
-  await hydrated(page);
-  await page.getByLabel("Username").fill(user);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Register and check in" }).click();
-  await expect(page).toHaveURL(/\/room$/);
+  await register(page, user);
 
   // Server-rendered HTML of /room already says checked in.
   const html = await (await page.request.get("/room")).text();

@@ -28,11 +28,7 @@ async fn every_visit_rotates_and_the_old_confirmation_dies_after_the_grace_windo
     let (status, code) = error(app.bearer("/api/me", &second.key_card, &[]).await).await;
     assert_eq!((status, code.as_str()), (StatusCode::UNAUTHORIZED, "session_revoked"));
 
-    let events: Vec<String> = sqlx::query_scalar("SELECT kind FROM session_events ORDER BY id")
-        .fetch_all(app.store.pool())
-        .await
-        .unwrap();
-    assert_eq!(events, ["checked_in", "refreshed", "reuse_detected"]);
+    assert_eq!(app.event_kinds().await, ["checked_in", "refreshed", "reuse_detected"]);
 }
 
 #[tokio::test]

@@ -52,35 +52,35 @@ pub fn Lobby() -> impl IntoView {
         <section class="card" aria-labelledby="steps-title">
             <h2 id="steps-title">"How a stay works"</h2>
             <Transition fallback=|| ()>
-            <ol class="steps" role="list">
-                {STEPS
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (hotel, token, _))| {
-                        view! {
-                            <li class="step" class:current=move || step.get() == i class:here=move || here() == i>
-                                <button
-                                    type="button"
-                                    class="step-button"
-                                    aria-pressed=move || (step.get() == i).to_string()
-                                    on:click=move |_| picked.set(Some(i))
-                                >
-                                    <span class="step-number">{i + 1}</span>
-                                    <span class="step-hotel">{*hotel}</span>
-                                    <span class="step-token">{*token}</span>
-                                    <Show when=move || here() == i>
-                                        <span class="you-are-here">"You are here"</span>
-                                    </Show>
-                                </button>
-                            </li>
-                        }
-                    })
-                    .collect_view()}
-            </ol>
+                <ol class="steps" role="list">
+                    {STEPS
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (hotel, token, _))| {
+                            view! {
+                                <li class="step" class:current=move || step.get() == i class:here=move || here() == i>
+                                    <button
+                                        type="button"
+                                        class="step-button"
+                                        aria-pressed=move || (step.get() == i).to_string()
+                                        on:click=move |_| picked.set(Some(i))
+                                    >
+                                        <span class="step-number">{i + 1}</span>
+                                        <span class="step-hotel">{*hotel}</span>
+                                        <span class="step-token">{*token}</span>
+                                        <Show when=move || here() == i>
+                                            <span class="you-are-here">"You are here"</span>
+                                        </Show>
+                                    </button>
+                                </li>
+                            }
+                        })
+                        .collect_view()}
+                </ol>
+                <p class="step-text" aria-live="polite" data-testid="step-text">
+                    {move || STEPS[step.get()].2}
+                </p>
             </Transition>
-            <p class="step-text" aria-live="polite" data-testid="step-text">
-                {move || STEPS[step.get()].2}
-            </p>
             <p>
                 <a class="button primary" href="/register">"Register"</a>
                 " or "

@@ -146,6 +146,14 @@ impl TestApp {
         self.post(path, form, &[("authorization", &auth)]).await
     }
 
+    /// Every event the store logged, oldest first.
+    pub async fn event_kinds(&self) -> Vec<String> {
+        sqlx::query_scalar("SELECT kind FROM session_events ORDER BY id")
+            .fetch_all(self.store.pool())
+            .await
+            .unwrap()
+    }
+
     pub async fn amenity(&self, name: &str, key_card: &str) -> Response {
         self.http
             .get(self.url(&format!("/amenities/{name}")))
