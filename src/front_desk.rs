@@ -404,12 +404,15 @@ impl FrontDesk {
     }
 
     /// Who the key card belongs to, and its booking.
-    pub async fn whoami(&self, key_card: &str) -> Result<(GuestView, SessionView), AuthError> {
+    pub async fn whoami(
+        &self,
+        key_card: &str,
+    ) -> Result<(GuestView, SessionView, KeyCardClaims), AuthError> {
         let claims = self.authorize_sensitive(key_card).await?;
         let guest = self.inner.store.guest(&claims.sub).await?.ok_or(AuthError::SessionRevoked)?;
         let session =
             self.inner.store.session(&claims.sid).await?.ok_or(AuthError::SessionRevoked)?;
-        Ok((guest_view(&guest), SessionView::new(&session, self.now())))
+        Ok((guest_view(&guest), SessionView::new(&session, self.now()), claims))
     }
 
     /// The guest's bookings, newest first.

@@ -185,8 +185,7 @@ pub async fn change_password(
 pub async fn me() -> Result<MeResponse, ApiError> {
     let desk = ssr::front_desk()?;
     let key_card = ssr::key_card()?;
-    let (guest, session) = desk.whoami(&key_card).await?;
-    let claims = desk.verify_key_card(&key_card)?;
+    let (guest, session, claims) = desk.whoami(&key_card).await?;
     Ok(MeResponse {
         user: ssr::guest_info(&guest),
         session: ssr::booking_info(&session),
@@ -232,7 +231,7 @@ pub async fn demo_expire_soon() -> Result<MeResponse, ApiError> {
     let desk = ssr::front_desk()?;
     let (key_card, claims) = desk.demo_short_key_card(&ssr::key_card()?, 10).await?;
     ssr::set_key_card_cookie(&key_card, claims.exp - claims.iat + 600);
-    let (guest, session) = desk.whoami(&key_card).await?;
+    let (guest, session, _) = desk.whoami(&key_card).await?;
     Ok(MeResponse {
         user: ssr::guest_info(&guest),
         session: ssr::booking_info(&session),
