@@ -6,7 +6,7 @@ use leptos::task::spawn_local;
 
 use crate::api::{demo_expire_soon, demo_steal, demo_thief, room_service};
 use crate::auth::{use_auth, Stay};
-use crate::components::{Countdown, KeyCardInspector, Protected, Timeline};
+use crate::components::{ClientOnly, Countdown, KeyCardInspector, Protected, Timeline};
 
 /// `/room` (checked-in guests only).
 #[component]
@@ -52,7 +52,9 @@ fn RoomInside() -> impl IntoView {
         <Show when=move || stay.get().is_some_and(|s| s.demo_controls)>
             <DemoControls />
         </Show>
-        <Timeline />
+        <ClientOnly>
+            <Timeline />
+        </ClientOnly>
     }
 }
 

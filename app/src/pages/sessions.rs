@@ -5,14 +5,16 @@ use leptos::task::spawn_local;
 
 use crate::api::{logout, revoke_session, sessions};
 use crate::auth::use_auth;
-use crate::components::{duration_text, Protected};
+use crate::components::{duration_text, ClientOnly, Protected};
 
 /// `/sessions` (checked-in guests only).
 #[component]
 pub fn Sessions() -> impl IntoView {
     view! {
         <Protected>
-            <SessionList />
+            <ClientOnly>
+                <SessionList />
+            </ClientOnly>
         </Protected>
     }
 }
