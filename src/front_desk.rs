@@ -279,7 +279,7 @@ impl FrontDesk {
         };
         if let Some(stronger) = rehash {
             self.inner.store.upgrade_password_hash(&guest.id, &stronger).await?;
-            tracing::info!(guest = %guest.id, "password hash upgraded to current parameters");
+            tracing::info!(guest = %guest.id, "stored hash upgraded to the current Argon2id parameters");
         }
         self.start_session(&guest, client).await
     }

@@ -184,15 +184,7 @@ pub async fn change_password(
 #[server(prefix = "/api", endpoint = "me")]
 pub async fn me() -> Result<MeResponse, ApiError> {
     let desk = ssr::front_desk()?;
-    let key_card = ssr::key_card()?;
-    let (guest, session, claims) = desk.whoami(&key_card).await?;
-    Ok(MeResponse {
-        user: ssr::guest_info(&guest),
-        session: ssr::booking_info(&session),
-        access_token: key_card,
-        expires_at: claims.exp,
-        demo_controls: desk.policy().demo_controls,
-    })
+    ssr::me_for(&desk, ssr::key_card()?).await
 }
 
 /// `POST /api/room/service`: a protected, stateful call (the booking must still be active).
@@ -230,15 +222,10 @@ pub async fn demo_thief() -> Result<DemoOutcome, ApiError> {
 pub async fn demo_expire_soon() -> Result<MeResponse, ApiError> {
     let desk = ssr::front_desk()?;
     let (key_card, claims) = desk.demo_short_key_card(&ssr::key_card()?, 10).await?;
-    ssr::set_key_card_cookie(&key_card, claims.exp - claims.iat + 600);
-    let (guest, session, _) = desk.whoami(&key_card).await?;
-    Ok(MeResponse {
-        user: ssr::guest_info(&guest),
-        session: ssr::booking_info(&session),
-        access_token: key_card,
-        expires_at: claims.exp,
-        demo_controls: true,
-    })
+    let me = ssr::me_for(&desk, key_card).await?;
+    // Like every key card cookie, it outlives the card so that expiry reads as expiry.
+    ssr::set_key_card_cookie(&me.access_token, me.session.idle_expires_at - claims.iat);
+    Ok(me)
 }
 
 /// `POST /api/sessions`: the guest's bookings.

@@ -11,7 +11,7 @@ use keycard::{AuthError, FrontDesk};
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 
-use super::{ApiError, BookingInfo, CheckInResponse, ErrorCode, GuestInfo};
+use super::{ApiError, BookingInfo, CheckInResponse, ErrorCode, GuestInfo, MeResponse};
 
 /// The key card cookie. `__Host-` binds it to this exact origin (Secure, Path=/, no Domain).
 pub const KEY_CARD_COOKIE: &str = "__Host-keycard";
@@ -141,6 +141,18 @@ pub fn checked_in(issued: &Issued) -> CheckInResponse {
         guest: guest_info(&issued.guest),
         booking: booking_info(&issued.session),
     }
+}
+
+/// The `/api/me` answer for `key_card` (a sensitive check: the booking must be active).
+pub async fn me_for(desk: &FrontDesk, key_card: String) -> Result<MeResponse, ApiError> {
+    let (guest, session, claims) = desk.whoami(&key_card).await?;
+    Ok(MeResponse {
+        user: guest_info(&guest),
+        session: booking_info(&session),
+        access_token: key_card,
+        expires_at: claims.exp,
+        demo_controls: desk.policy().demo_controls,
+    })
 }
 
 pub fn guest_info(g: &GuestView) -> GuestInfo {
