@@ -132,13 +132,27 @@ test("a stay from check-in to check-out", async ({ page, context, browser, watch
   await expect(await stage(device2)).toHaveAttribute("data-stage", "BookingCancelled");
   await other.close();
 
+  // The trade-off: after this booking is cancelled, its unexpired key card still opens the gym
+  // (public keys only) while room service (which checks the booking) refuses at once.
+  await page.goto("/amenities");
+  await hydrated(page);
+  await page.getByRole("button", { name: "Open the gym" }).click();
+  await expect(page.getByTestId("amenity-answer")).toContainText("HTTP 200");
+  await expect(page.getByTestId("amenity-answer")).toContainText("public keys");
+  await page.getByRole("button", { name: /Cancel this booking/ }).click();
+  await expect(page.getByTestId("tradeoff")).toHaveText(
+    "Booking cancelled. Gym (public keys only): HTTP 200. Room service (checks the booking): HTTP 401 session_revoked.",
+  );
+  await shot(page, "07-amenities-trade-off");
+  await checkIn(page, user);
+
   // Check out: both tokens void; the room sends a visitor to check-in and back.
   await page.getByRole("button", { name: "Check out", exact: true }).click();
   await expect(await stage(page)).toHaveAttribute("data-stage", "CheckedOut");
   await page.goto("/room");
   await expect(page).toHaveURL(/\/login\?next=\/room$/);
   await expectNoTokenInScriptReach(page);
-  await shot(page, "07-checked-out");
+  await shot(page, "08-checked-out");
 });
 
 test("check-in works before hydration and shows its errors", async ({ page, watch, browser }) => {

@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use crate::api::{revoke_session, room_service, ApiError, ErrorCode};
 use crate::auth::use_auth;
 use crate::components::Protected;
 
@@ -19,22 +20,44 @@ pub fn Amenities() -> impl IntoView {
 #[component]
 fn AmenityDoors() -> impl IntoView {
     let auth = use_auth();
-    let answer = RwSignal::new(None::<(u16, String)>);
+    let answer = RwSignal::new(None::<String>);
     let open = move |name: &'static str| {
-        #[cfg(feature = "hydrate")]
         leptos::task::spawn_local(async move {
-            auth.note("request", format!("{name}: the door reads the key card (public keys only)"));
-            let result = browser_get(&format!("/amenities/{name}")).await;
-            if let Ok((status, _)) = &result {
-                auth.note(
-                    if *status == 200 { "ok" } else { "expired" },
-                    format!("{name}: {status}"),
-                );
-            }
-            answer.set(result.ok());
+            let result = auth.protected(name, move || amenity(name)).await;
+            answer.set(Some(match result {
+                Ok(body) => format!("HTTP 200\n{body}"),
+                Err(e) => format!("HTTP {}\n{}", e.status(), e.message),
+            }));
         });
-        #[cfg(not(feature = "hydrate"))]
-        let _ = (name, auth);
+    };
+    // The trade-off, live: cancel this booking, then try a stateless door and a stateful one with
+    // the same, still unexpired key card. The auth context is deliberately not told yet, so the
+    // page stays here to show both answers.
+    let tradeoff = RwSignal::new(None::<String>);
+    let try_both = move |_| {
+        leptos::task::spawn_local(async move {
+            // A fresh key card first, so the one tried below is clearly unexpired.
+            if auth.front_desk().await.is_err() {
+                return;
+            }
+            let Some(stay) = auth.stay() else { return };
+            if let Err(e) = revoke_session(stay.booking.session_id.clone()).await {
+                tradeoff.set(Some(e.message));
+                return;
+            }
+            auth.note("alarm", "this booking was cancelled to show the trade-off");
+            let gym = match amenity("gym").await {
+                Ok(_) => "200".to_owned(),
+                Err(e) => format!("{} {}", e.status(), e.error.name()),
+            };
+            let room = match room_service().await {
+                Ok(_) => "200".to_owned(),
+                Err(e) => format!("{} {}", e.status(), e.error.name()),
+            };
+            tradeoff.set(Some(format!(
+                "Booking cancelled. Gym (public keys only): HTTP {gym}. Room service (checks the booking): HTTP {room}."
+            )));
+        });
     };
     view! {
         <section class="hero">
@@ -51,23 +74,46 @@ fn AmenityDoors() -> impl IntoView {
                 <button type="button" class="primary" on:click=move |_| open("pool")>"Open the pool"</button>
             </div>
             <pre class="answer" data-testid="amenity-answer">
-                {move || answer.get().map(|(status, body)| format!("HTTP {status}\n{body}"))}
+                {move || answer.get()}
             </pre>
             <h2>"The trade-off"</h2>
             <p>
                 "Because the door only checks the signature, a key card keeps opening the gym after its booking is cancelled, until it expires (two minutes at most here). Your room and your bookings page are different: they also ask whether the booking is still active, so a cancellation bites there at once. Stateless checks scale and need no database; stateful checks revoke instantly. Short key cards keep the stateless window small."
             </p>
+            <div class="row">
+                <button type="button" class="danger" on:click=try_both>
+                    "Cancel this booking, then try the gym and room service"
+                </button>
+            </div>
+            <p role="status" data-testid="tradeoff">{move || tradeoff.get()}</p>
         </section>
     }
 }
 
-/// A same-origin GET from the browser (the key card cookie goes along): status and body.
-#[cfg(feature = "hydrate")]
-async fn browser_get(url: &str) -> Result<(u16, String), ()> {
-    use wasm_bindgen::JsCast;
-    use wasm_bindgen_futures::JsFuture;
-    let response = JsFuture::from(window().fetch_with_str(url)).await.map_err(|_| ())?;
-    let response: web_sys::Response = response.dyn_into().map_err(|_| ())?;
-    let text = JsFuture::from(response.text().map_err(|_| ())?).await.map_err(|_| ())?;
-    Ok((response.status(), text.as_string().unwrap_or_default()))
+/// Opens an amenity with a same-origin GET from the browser (the key card cookie goes along):
+/// the pass on 200, the typed error otherwise.
+async fn amenity(name: &'static str) -> Result<String, ApiError> {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        use wasm_bindgen_futures::JsFuture;
+        let network = |_| ApiError::new(ErrorCode::Network, "the door did not answer");
+        let response = JsFuture::from(window().fetch_with_str(&format!("/amenities/{name}")))
+            .await
+            .map_err(network)?;
+        let response: web_sys::Response = response.dyn_into().map_err(network)?;
+        let text = JsFuture::from(response.text().map_err(network)?).await.map_err(network)?;
+        let body = text.as_string().unwrap_or_default();
+        if response.status() == 200 {
+            Ok(body)
+        } else {
+            Err(serde_json::from_str(&body)
+                .unwrap_or_else(|_| ApiError::new(ErrorCode::Internal, body)))
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = name;
+        Err(ApiError::new(ErrorCode::Network, "doors are opened from the browser"))
+    }
 }
