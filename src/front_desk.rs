@@ -304,7 +304,8 @@ impl FrontDesk {
         let now = self.now();
         let lifetimes = &self.inner.policy.lifetimes;
         let mut visit = None;
-        self.inner
+        let after = self
+            .inner
             .store
             .transact_session(&claims.sid, &mut |record| {
                 let (change, outcome) = decide(record, &claims, &presented, now, lifetimes, &keys);
@@ -321,9 +322,8 @@ impl FrontDesk {
                 return Err(AuthError::Confirmation(crate::jwt::TokenError::Invalid))
             }
             Visit::Refused(e) => return Err(e),
-            Visit::Rotated | Visit::Reissued => {
-                self.inner.store.session(&claims.sid).await?.ok_or(AuthError::SessionNotFound)?
-            }
+            // The booking as the transaction left it: no second read.
+            Visit::Rotated | Visit::Reissued => after.ok_or(AuthError::SessionNotFound)?,
         };
         let guest =
             self.inner.store.guest(&record.guest_id).await?.ok_or(AuthError::SessionNotFound)?;

@@ -180,6 +180,14 @@ test("a directly loaded room renders checked in, and an expired key card goes to
   expect(html).not.toContain("Check-in</h1>");
 
   await waitForExpiry(page);
+  // With an expired key card the server renders the front desk, not a signed-out page or a
+  // redirect to check-in...
+  const expired = await page.request.get("/room", { maxRedirects: 0 });
+  expect(expired.status()).toBe(200);
+  const expiredHtml = await expired.text();
+  expect(expiredHtml).toContain("At the front desk");
+  expect(expiredHtml).not.toContain("Check-in</h1>");
+  // ...and the hydrated page goes there and comes back with a new key card.
   await page.goto("/room");
   await expect(page.getByTestId("generation")).toHaveText("2");
   await expect(await stage(page)).toHaveAttribute("data-stage", "CheckedIn");

@@ -197,7 +197,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Reads a booking, lets `decide` choose a change from what it read, and applies the change and
     /// its events, all in one transaction that no other change to the booking can interleave with.
-    async fn transact_session(&self, id: &str, decide: &mut Decide<'_>) -> Result<(), StoreError>;
+    /// Returns the booking as it stands afterwards (`None` if there is no such booking).
+    async fn transact_session(
+        &self,
+        id: &str,
+        decide: &mut Decide<'_>,
+    ) -> Result<Option<SessionRecord>, StoreError>;
 
     /// Revokes a guest's active sessions, optionally sparing one, logging `reason` on each.
     /// Returns the ids revoked.

@@ -225,7 +225,11 @@ impl Store for SqliteStore {
         .await?)
     }
 
-    async fn transact_session(&self, id: &str, decide: &mut Decide<'_>) -> Result<(), StoreError> {
+    async fn transact_session(
+        &self,
+        id: &str,
+        decide: &mut Decide<'_>,
+    ) -> Result<Option<SessionRecord>, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let record: Option<SessionRecord> =
             sqlx::query_as(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"))
@@ -234,16 +238,17 @@ impl Store for SqliteStore {
                 .await?;
         let change = decide(record.as_ref());
         let Some(record) = record else {
-            return Ok(());
+            return Ok(None);
         };
-        match &change.update {
-            SessionUpdate::Keep => {}
+        let after = match &change.update {
+            SessionUpdate::Keep => record,
             SessionUpdate::Rotate(r) => {
-                sqlx::query(
+                sqlx::query_as(&format!(
                     "UPDATE sessions SET generation = ?, salt = ?, previous_hash = current_hash, \
                      current_hash = ?, current_issued_at = ?, current_expires_at = ?, \
-                     rotated_at = ?, last_used_at = ?, idle_expires_at = ? WHERE id = ?",
-                )
+                     rotated_at = ?, last_used_at = ?, idle_expires_at = ? WHERE id = ? \
+                     RETURNING {SESSION_COLUMNS}"
+                ))
                 .bind(r.generation)
                 .bind(&r.salt)
                 .bind(&r.current_hash)
@@ -253,24 +258,25 @@ impl Store for SqliteStore {
                 .bind(r.issued_at)
                 .bind(r.idle_expires_at)
                 .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                .fetch_one(&mut *tx)
+                .await?
             }
             SessionUpdate::Revoke { at, reason } => {
-                sqlx::query(
-                    "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
-                     WHERE id = ? AND revoked_at IS NULL",
-                )
+                sqlx::query_as(&format!(
+                    "UPDATE sessions SET revoked_at = coalesce(revoked_at, ?), \
+                     revoked_reason = coalesce(revoked_reason, ?) WHERE id = ? \
+                     RETURNING {SESSION_COLUMNS}"
+                ))
                 .bind(at)
                 .bind(reason)
                 .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                .fetch_one(&mut *tx)
+                .await?
             }
-        }
-        insert_events(&mut tx, id, &record.guest_id, &change.events).await?;
+        };
+        insert_events(&mut tx, id, &after.guest_id, &change.events).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Some(after))
     }
 
     async fn revoke_sessions_of(

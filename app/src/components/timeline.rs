@@ -43,15 +43,20 @@ pub fn Timeline() -> impl IntoView {
         }
     });
     let rows = move || {
-        let mut rows: Vec<(i64, u8, String, String)> = last
+        // (time, source: 0 server / 1 page, id unique within its source, class, text)
+        let mut rows: Vec<(i64, u8, i64, String, String)> = last
             .get()
             .iter()
-            .map(|e| (e.at, 0, format!("server {}", e.kind), describe(e)))
+            .map(|e| (e.at, 0, e.id, format!("server {}", e.kind), describe(e)))
             .collect();
         rows.extend(
-            auth.log.get().into_iter().map(|e| (e.at, 1, format!("page {}", e.kind), e.text)),
+            auth.log
+                .get()
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| (e.at, 1, i as i64, format!("page {}", e.kind), e.text)),
         );
-        rows.sort_by_key(|r| (r.0, r.1));
+        rows.sort_by_key(|r| (r.0, r.1, r.2));
         rows
     };
     view! {
@@ -59,11 +64,11 @@ pub fn Timeline() -> impl IntoView {
             <h2 id="timeline-title">"Timeline of this booking"</h2>
             <p class="muted">"What the front desk recorded (server) and what this page did (page)."</p>
             <ol class="timeline" data-testid="timeline">
-                <For each=rows key=|r| (r.0, r.1, r.3.clone()) let:row>
-                    <li class=format!("event {}", row.2)>
+                <For each=rows key=|r| (r.1, r.2) let:row>
+                    <li class=format!("event {}", row.3)>
                         <time>{clock_time(row.0)}</time>
                         <span class="who">{if row.1 == 0 { "server" } else { "page" }}</span>
-                        <span class="what">{row.3}</span>
+                        <span class="what">{row.4}</span>
                     </li>
                 </For>
             </ol>
