@@ -1,5 +1,7 @@
-//! Benchmarks of the hot paths: cutting and checking a key card, and one front-desk rotation on
-//! SQLite (a real file in WAL mode). Run with `cargo bench --bench tokens`.
+//! Benchmarks of the hot paths: cutting and checking a key card, one front-desk rotation on
+//! SQLite (a real file in WAL mode), and the password check for a known guest against an unknown
+//! one (the two must cost the same, or login tells who has an account). Run with
+//! `cargo bench --bench tokens`.
 
 use std::sync::{Arc, Mutex};
 
@@ -7,6 +9,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use keycard::front_desk::ClientInfo;
 use keycard::key_card::{self, KeyCardRequest};
 use keycard::keys::KeyRing;
+use keycard::passwords::Passwords;
 use keycard::storage::sqlite::SqliteStore;
 use keycard::{Clock, Config, FrontDesk};
 
@@ -58,5 +61,20 @@ fn rotation(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, key_cards, rotation);
+fn password_checks(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let passwords = Passwords::new(1);
+    let stored = rt.block_on(passwords.hash("correct horse battery")).unwrap();
+    let mut group = c.benchmark_group("login password check");
+    group.sample_size(30);
+    group.bench_function("known guest, wrong password", |b| {
+        b.to_async(&rt).iter(|| passwords.verify("not the password", Some(&stored)))
+    });
+    group.bench_function("unknown guest (dummy hash)", |b| {
+        b.to_async(&rt).iter(|| passwords.verify("not the password", None))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, key_cards, rotation, password_checks);
 criterion_main!(benches);

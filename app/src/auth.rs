@@ -56,7 +56,6 @@ pub struct Stay {
     pub expires_at: i64,
     pub guest: GuestInfo,
     pub booking: BookingInfo,
-    pub demo_controls: bool,
 }
 
 impl From<MeResponse> for Stay {
@@ -66,7 +65,6 @@ impl From<MeResponse> for Stay {
             expires_at: m.expires_at,
             guest: m.user,
             booking: m.session,
-            demo_controls: m.demo_controls,
         }
     }
 }
@@ -78,6 +76,16 @@ pub struct PageEvent {
     pub text: String,
     /// `request`, `ok`, `expired`, `front-desk`, `retry`, `alarm` or `info`.
     pub kind: &'static str,
+}
+
+/// What the server said when the page loaded: the stay, if any, and a setting of the server that
+/// a stay begun later on the page (check-in, registration) cannot tell.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Arrival {
+    /// `/api/me` for the cookies the page was loaded with.
+    pub me: Result<MeResponse, ApiError>,
+    /// Whether the theft and fast-expiry demo controls are on.
+    pub demo_controls: bool,
 }
 
 /// A stage the page entered by itself, overriding what the key card says.
@@ -92,8 +100,8 @@ enum Override {
 /// The auth context. `Copy`: every field is a reactive handle.
 #[derive(Clone, Copy)]
 pub struct Auth {
-    /// The stay as the server saw it when the page loaded (resolved on the server, hydrated).
-    loaded: Resource<Result<MeResponse, ApiError>>,
+    /// What the server said when the page loaded (resolved on the server, hydrated).
+    loaded: Resource<Arrival>,
     /// The stay as the page knows it since.
     stay: RwSignal<Option<Stay>>,
     overridden: RwSignal<Option<Override>>,
@@ -110,7 +118,14 @@ pub struct Auth {
 /// Provides the auth context; call once at the root.
 pub fn provide_auth() -> Auth {
     let auth = Auth {
-        loaded: Resource::new(|| (), |_| api::me()),
+        loaded: Resource::new(
+            || (),
+            |_| async {
+                let me = api::me().await;
+                let demo_controls = api::demo_enabled().await.unwrap_or(false);
+                Arrival { me, demo_controls }
+            },
+        ),
         stay: RwSignal::new(None),
         overridden: RwSignal::new(None),
         log: RwSignal::new(Vec::new()),
@@ -146,13 +161,18 @@ pub fn now_secs() -> i64 {
 
 impl Auth {
     /// Waits for the server's view of the stay (for `<Suspense>`).
-    pub fn loaded(&self) -> Resource<Result<MeResponse, ApiError>> {
+    pub fn loaded(&self) -> Resource<Arrival> {
         self.loaded
+    }
+
+    /// Whether the server offers the demo controls.
+    pub fn demo_controls(&self) -> bool {
+        self.loaded.get().is_some_and(|a| a.demo_controls)
     }
 
     /// The current stay, if checked in.
     pub fn stay(&self) -> Option<Stay> {
-        self.stay.get().or_else(|| self.loaded.get().and_then(Result::ok).map(Stay::from))
+        self.stay.get().or_else(|| self.loaded.get().and_then(|a| a.me.ok()).map(Stay::from))
     }
 
     /// Where the guest stands now.
@@ -167,7 +187,7 @@ impl Auth {
         match self.stay() {
             Some(stay) if stay.expires_at <= self.now.get() => Stage::KeyCardExpired,
             Some(_) => Stage::CheckedIn,
-            None => match self.loaded.get() {
+            None => match self.loaded.get().map(|a| a.me) {
                 Some(Err(e)) if e.error == ErrorCode::KeyCardExpired => Stage::KeyCardExpired,
                 Some(Err(e)) if e.error.ends_booking() => Stage::BookingCancelled,
                 _ => Stage::SignedOut,
@@ -203,8 +223,6 @@ impl Auth {
             expires_at: res.expires_at,
             guest: res.guest,
             booking: res.booking,
-            // Untracked: this runs inside effects, which must not re-run because of it.
-            demo_controls: untrack(|| self.stay()).is_some_and(|s| s.demo_controls),
         }));
         self.overridden.set(None);
         self.version.update(|v| *v += 1);
@@ -322,7 +340,7 @@ mod browser {
         );
         // A page loaded with an expired key card goes straight to the front desk.
         Effect::new(move |_| {
-            if let Some(Err(e)) = auth.loaded.get() {
+            if let Some(Err(e)) = auth.loaded.get().map(|a| a.me) {
                 if e.error == ErrorCode::KeyCardExpired {
                     leptos::task::spawn_local(async move {
                         let _ = auth.front_desk().await;

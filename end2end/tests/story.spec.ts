@@ -54,6 +54,8 @@ test("a stay from check-in to check-out", async ({ page, context, browser, watch
   await expect(await stage(page)).toHaveAttribute("data-stage", "CheckedIn");
   await expect(page.getByTestId("guest-name")).toHaveText(user);
   await expect(page.getByTestId("generation")).toHaveText("1");
+  // The demo controls are a setting of the server: there for a stay begun on this very page.
+  await expect(page.getByRole("button", { name: "A thief copies my booking confirmation" })).toBeVisible();
   await expectNoTokenInScriptReach(page);
 
   // Inspect the key card: header, payload and signature apart, every claim explained.

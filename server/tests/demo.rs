@@ -61,9 +61,18 @@ async fn a_short_lived_key_card_expires_in_ten_seconds() {
     assert_eq!(app.bearer("/api/me", &a.key_card, &[]).await.status(), StatusCode::OK);
 }
 
+/// `/api/demo/enabled`, asked before anyone checks in.
+async fn demo_enabled(app: &TestApp) -> bool {
+    let res = app.post("/api/demo/enabled", &[], &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json::<bool>().await.unwrap()
+}
+
 #[tokio::test]
 async fn demo_controls_can_be_turned_off() {
+    assert!(demo_enabled(&spawn_app().await).await);
     let app = spawn_app_with(|c| c.demo_controls = false).await;
+    assert!(!demo_enabled(&app).await);
     let a = app.guest("ann").await;
     for path in ["/api/demo/steal", "/api/demo/thief", "/api/demo/expire-soon"] {
         let (status, code) = error(app.bearer(path, &a.key_card, &[]).await).await;

@@ -96,8 +96,10 @@ async fn cookies_are_httponly_secure_strict_prefixed_and_scoped() {
     assert_eq!(res.headers()["cache-control"], "no-store");
 }
 
+/// Same answer here; same cost is `passwords::tests::the_dummy_hash_costs_what_a_real_one_does`
+/// (the same Argon2 work) and the `login password check` benchmark (the same time).
 #[tokio::test]
-async fn unknown_guests_and_wrong_passwords_get_the_same_answer_and_time() {
+async fn unknown_guests_and_wrong_passwords_get_the_same_answer() {
     let app = spawn_app().await;
     app.guest("ann").await;
     let wrong = app.login("ann", "not the password").await;
@@ -108,24 +110,6 @@ async fn unknown_guests_and_wrong_passwords_get_the_same_answer_and_time() {
     assert_eq!((s1, h1, &b1), (s2, h2, &b2));
     let malformed = app.login("x", "").await;
     assert_eq!(malformed.text().await.unwrap(), b1, "malformed names get the same answer too");
-
-    // Alternate the two so both are measured under the same load (other tests run in parallel).
-    let (mut known, mut unknown) = (Vec::new(), Vec::new());
-    for _ in 0..9 {
-        for (user, samples) in [("ann", &mut known), ("nobody", &mut unknown)] {
-            let t = Instant::now();
-            app.login(user, "not the password").await;
-            samples.push(t.elapsed());
-        }
-    }
-    // The fastest of each is the least disturbed by other work: the intrinsic cost.
-    let known = *known.iter().min().unwrap();
-    let unknown = *unknown.iter().min().unwrap();
-    let ratio = unknown.as_secs_f64() / known.as_secs_f64();
-    assert!(
-        (0.5..2.0).contains(&ratio),
-        "fastest wrong-password {known:?} vs unknown-user {unknown:?}"
-    );
 }
 
 #[tokio::test]
@@ -290,11 +274,12 @@ async fn malformed_bodies_and_headers_never_cause_a_5xx() {
     }
 }
 
+/// Hashes queue on the blocking pool, one at a time here, so 24 logins take at least 24 hashes
+/// end to end; a refresh and a page load started meanwhile need no hash and must be done first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_logins_does_not_stall_the_front_desk() {
-    let app = spawn_app_with(|c| c.hash_concurrency = 2).await;
+    let app = spawn_app_with(|c| c.hash_concurrency = 1).await;
     let stay = app.guest("ann").await;
-    let started = Instant::now();
     let flood = futures::future::join_all((0..24).map(|_| app.login("ann", "wrong password")));
     let probe = async {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -305,12 +290,17 @@ async fn a_flood_of_logins_does_not_stall_the_front_desk() {
         assert_eq!(page.status(), StatusCode::OK);
         t.elapsed()
     };
-    let (_, probe_time) = tokio::join!(flood, probe);
-    let flood_time = started.elapsed();
-    assert!(
-        probe_time * 3 < flood_time,
-        "a refresh and a page load took {probe_time:?} while 24 logins took {flood_time:?}"
-    );
+    tokio::pin!(flood);
+    tokio::select! {
+        biased;
+        probe_time = probe => {
+            // The flood is still queued behind the hasher: finish it so the app shuts down cleanly.
+            let logins = flood.await;
+            assert!(logins.iter().all(|r| r.status() == StatusCode::UNAUTHORIZED));
+            eprintln!("refresh + page load during the flood: {probe_time:?}");
+        }
+        _ = &mut flood => panic!("24 logins finished before one refresh and one page load"),
+    }
 }
 
 #[tokio::test]

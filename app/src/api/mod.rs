@@ -64,8 +64,6 @@ pub struct MeResponse {
     pub access_token: String,
     /// When that key card expires (Unix seconds).
     pub expires_at: i64,
-    /// Whether the theft and fast-expiry demo controls are on.
-    pub demo_controls: bool,
 }
 
 /// What room service brought.
@@ -197,6 +195,13 @@ pub async fn room_service() -> Result<RoomServiceOrder, ApiError> {
         served_at: desk.clock().now(),
         session_id: claims.sid,
     })
+}
+
+/// `POST /api/demo/enabled`: whether this server offers the demo controls (`true` or `false`).
+/// A setting of the server, not of a booking: pages ask once, whoever is (or is not) checked in.
+#[server(prefix = "/api", endpoint = "demo/enabled")]
+pub async fn demo_enabled() -> Result<bool, ApiError> {
+    Ok(ssr::front_desk()?.policy().demo_controls)
 }
 
 /// `POST /api/demo/steal`: demo only. A thief copies the booking confirmation; the copy stays

@@ -151,7 +151,6 @@ pub async fn me_for(desk: &FrontDesk, key_card: String) -> Result<MeResponse, Ap
         session: booking_info(&session),
         access_token: key_card,
         expires_at: claims.exp,
-        demo_controls: desk.policy().demo_controls,
     })
 }
 

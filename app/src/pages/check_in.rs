@@ -117,7 +117,7 @@ fn OrGoOn(children: ChildrenFn) -> impl IntoView {
                 let children = children.clone();
                 Suspend::new(async move {
                     let loaded = auth.loaded().await;
-                    if loaded.is_ok() && auth.stay().is_some() {
+                    if loaded.me.is_ok() && auth.stay().is_some() {
                         view! { <Redirect path=next /> }.into_any()
                     } else {
                         children().into_any()

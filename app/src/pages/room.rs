@@ -49,7 +49,7 @@ fn RoomInside() -> impl IntoView {
             <Countdown label="Absolute limit: ends whatever happens in" from=field(|s| s.booking.created_at) until=field(|s| s.booking.absolute_expires_at) />
         </section>
         <RoomServicePanel />
-        <Show when=move || stay.get().is_some_and(|s| s.demo_controls)>
+        <Show when=move || auth.demo_controls()>
             <DemoControls />
         </Show>
         <ClientOnly>
@@ -108,22 +108,24 @@ fn DemoControls() -> impl IntoView {
     let thief = move |_| {
         spawn_local(async move {
             auth.note("request", "the thief shows the copied confirmation at the front desk");
-            let text = match demo_thief().await {
+            let outcome = demo_thief().await;
+            let what = outcome.as_ref().map(|o| o.outcome.clone()).unwrap_or_default();
+            said.set(Some(match outcome {
                 Ok(o) => match o.outcome.as_str() {
-                    "caught" => {
-                        auth.cancelled("theft detected: the front desk recognised a replayed confirmation and cancelled the booking", true);
-                        "Caught: the copy was already replaced, so the front desk cancelled the whole booking.".to_owned()
-                    }
-                    "got_in" => {
-                        auth.note("alarm", "the thief got a new key card; your next visit to the front desk will trip the alarm");
-                        "The copy was still current: the thief got a key card. Your next visit to the front desk shows an old confirmation and cancels the booking.".to_owned()
-                    }
-                    _ => "Too late: the booking was already over.".to_owned(),
-                },
+                    "caught" => "Caught: the copy was already replaced, so the front desk cancelled the whole booking.",
+                    "got_in" => "The copy was still current: the thief got a key card. Your next visit to the front desk shows an old confirmation and cancels the booking.",
+                    _ => "Too late: the booking was already over.",
+                }
+                .to_owned(),
                 Err(e) => e.message,
-            };
+            }));
             auth.version.update(|v| *v += 1);
-            said.set(Some(text));
+            // Last: a cancelled booking takes this panel (and `said`) off the page.
+            match what.as_str() {
+                "caught" => auth.cancelled("theft detected: the front desk recognised a replayed confirmation and cancelled the booking", true),
+                "got_in" => auth.note("alarm", "the thief got a new key card; your next visit to the front desk will trip the alarm"),
+                _ => {}
+            }
         });
     };
     let expire_soon = move |_| {
