@@ -58,6 +58,17 @@ pub struct Stay {
     pub booking: BookingInfo,
 }
 
+impl From<CheckInResponse> for Stay {
+    fn from(res: CheckInResponse) -> Self {
+        Self {
+            key_card: res.access_token,
+            expires_at: res.expires_at,
+            guest: res.guest,
+            booking: res.booking,
+        }
+    }
+}
+
 impl From<MeResponse> for Stay {
     fn from(m: MeResponse) -> Self {
         Self {
@@ -102,8 +113,9 @@ enum Override {
 pub struct Auth {
     /// What the server said when the page loaded (resolved on the server, hydrated).
     loaded: Resource<Arrival>,
-    /// The stay as the page knows it since.
-    stay: RwSignal<Option<Stay>>,
+    /// The stay as the page learnt it since loading: `None` until it learns anything itself, then
+    /// `Some(None)` once checked out or cancelled, so the load's answer never comes back.
+    stay: RwSignal<Option<Option<Stay>>>,
     overridden: RwSignal<Option<Override>>,
     /// Page events for the timeline.
     pub log: RwSignal<Vec<PageEvent>>,
@@ -172,7 +184,10 @@ impl Auth {
 
     /// The current stay, if checked in.
     pub fn stay(&self) -> Option<Stay> {
-        self.stay.get().or_else(|| self.loaded.get().and_then(|a| a.me.ok()).map(Stay::from))
+        match self.stay.get() {
+            Some(known) => known,
+            None => self.loaded.get().and_then(|a| a.me.ok()).map(Stay::from),
+        }
     }
 
     /// Where the guest stands now.
@@ -211,21 +226,14 @@ impl Auth {
         self.overridden.set(Some(Override::AtFrontDesk));
     }
 
-    /// Back from a front desk that could not help (the booking itself is fine).
-    pub fn left_front_desk(&self) {
+    /// Back from a front desk or a check-in that could not help: the stage follows the stay again.
+    pub fn settled(&self) {
         self.overridden.set(None);
     }
 
-    /// Takes a check-in, registration or front-desk answer.
+    /// Takes a check-in, registration or front-desk answer, and tells the other tabs.
     pub fn checked_in(&self, res: CheckInResponse, announce: bool) {
-        self.stay.set(Some(Stay {
-            key_card: res.access_token,
-            expires_at: res.expires_at,
-            guest: res.guest,
-            booking: res.booking,
-        }));
-        self.overridden.set(None);
-        self.version.update(|v| *v += 1);
+        self.took(Stay::from(res));
         if announce {
             #[cfg(feature = "hydrate")]
             browser::announce("refreshed");
@@ -234,14 +242,18 @@ impl Auth {
 
     /// Takes a fresh `/api/me` answer.
     pub fn reloaded(&self, me: MeResponse) {
-        self.stay.set(Some(Stay::from(me)));
+        self.took(Stay::from(me));
+    }
+
+    fn took(&self, stay: Stay) {
+        self.stay.set(Some(Some(stay)));
         self.overridden.set(None);
         self.version.update(|v| *v += 1);
     }
 
     /// The booking is over (cancelled, revoked or expired).
     pub fn cancelled(&self, why: &str, announce: bool) {
-        self.stay.set(None);
+        self.stay.set(Some(None));
         self.overridden.set(Some(Override::Cancelled));
         self.note("alarm", why.to_owned());
         self.version.update(|v| *v += 1);
@@ -253,7 +265,7 @@ impl Auth {
 
     /// The guest checked out.
     pub fn checked_out(&self, announce: bool) {
-        self.stay.set(None);
+        self.stay.set(Some(None));
         self.overridden.set(Some(Override::CheckedOut));
         self.version.update(|v| *v += 1);
         if announce {
@@ -329,7 +341,7 @@ mod browser {
             move || {
                 let now = super::now_secs();
                 auth.now.set(now);
-                let due = auth.stay.get_untracked().is_some_and(|s| s.expires_at - now <= 5);
+                let due = untrack(|| auth.stay()).is_some_and(|s| s.expires_at - now <= 5);
                 if auth.refresh_early.get_untracked() && due {
                     leptos::task::spawn_local(async move {
                         let _ = auth.front_desk().await;
@@ -353,7 +365,7 @@ mod browser {
             let on_message =
                 Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
                     match e.data().as_string().as_deref() {
-                        Some("refreshed") | Some("checked_in") => reload(auth),
+                        Some("refreshed") => reload(auth),
                         Some("cancelled") => {
                             auth.cancelled("the booking was cancelled in another tab", false)
                         }
@@ -420,7 +432,7 @@ mod browser {
                         if e.error.ends_booking() {
                             auth.cancelled(&e.message, true);
                         } else {
-                            auth.left_front_desk();
+                            auth.settled();
                         }
                         Err(e)
                     }

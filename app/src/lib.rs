@@ -17,7 +17,7 @@ use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{SsrMode, StaticSegment};
 
-use crate::auth::{provide_auth, use_auth, Stage};
+use crate::auth::{provide_auth, use_auth};
 
 /// The HTML document around [`App`], rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -95,10 +95,7 @@ pub fn App() -> impl IntoView {
 #[component]
 fn TopBar() -> impl IntoView {
     let auth = use_auth();
-    let checked_in = move || {
-        auth.stay().is_some()
-            && !matches!(auth.stage(), Stage::BookingCancelled | Stage::CheckedOut)
-    };
+    let checked_in = move || auth.stay().is_some();
     let check_out = move |scope: &'static str| {
         spawn_local(async move {
             let _ = auth.protected("Check out", || api::logout(Some(scope.to_owned()))).await;

@@ -3,10 +3,16 @@
 import { test as base, expect, type Page, type Response } from "@playwright/test";
 
 type Watch = {
-  /** Problems seen so far: console errors, uncaught errors, failed or 5xx requests. */
+  /** Problems seen so far on every watched page: console errors, uncaught errors, failed or 4xx/5xx requests. */
   problems: string[];
-  /** Marks responses matching `predicate` (e.g. an expected 401) as fine. */
+  /** Marks responses matching `predicate` (e.g. an expected 401) as fine, on every watched page. */
   allow: (predicate: (res: Response) => boolean) => void;
+  /**
+   * Watches another page too (a second tab or browser context): the test's `page` is watched
+   * already. `noScript`: the page's context has JavaScript off, which Playwright does with a CSP
+   * that refuses the app's scripts; those refusals are expected.
+   */
+  page: (page: Page, options?: { noScript?: boolean }) => void;
 };
 
 export const test = base.extend<{ watch: Watch }>({
@@ -21,24 +27,28 @@ export const test = base.extend<{ watch: Watch }>({
       const allowed: Array<(res: Response) => boolean> = [];
       // Chromium logs every 4xx as a console error; the expected ones are not problems.
       const expectedUrls = new Set<string>();
-      page.on("console", (msg) => {
-        if (msg.type() !== "error") return;
-        if (msg.text().startsWith("Failed to load resource") && expectedUrls.has(msg.location().url)) return;
-        problems.push(`console error: ${msg.text()}`);
-      });
-      page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
-      page.on("requestfailed", (req) => {
-        const error = req.failure()?.errorText ?? "";
-        // Leaving a page cancels its requests in flight; a bad status is caught below instead.
-        if (error === "net::ERR_ABORTED") return;
-        problems.push(`request failed: ${req.method()} ${req.url()} ${error}`);
-      });
-      page.on("response", (res) => {
-        if (res.status() < 400) return;
-        if (allowed.some((ok) => ok(res))) expectedUrls.add(res.url());
-        else problems.push(`HTTP ${res.status()}: ${res.request().method()} ${res.url()}`);
-      });
-      await use({ problems, allow: (p) => allowed.push(p) });
+      const watchPage = (p: Page, { noScript = false } = {}) => {
+        p.on("console", (msg) => {
+          if (msg.type() !== "error") return;
+          if (msg.text().startsWith("Failed to load resource") && expectedUrls.has(msg.location().url)) return;
+          problems.push(`console error: ${msg.text()}`);
+        });
+        p.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+        p.on("requestfailed", (req) => {
+          const error = req.failure()?.errorText ?? "";
+          // Leaving a page cancels its requests in flight; a bad status is caught below instead.
+          if (error === "net::ERR_ABORTED") return;
+          if (noScript && error === "csp" && req.resourceType() === "script") return;
+          problems.push(`request failed: ${req.method()} ${req.url()} ${error}`);
+        });
+        p.on("response", (res) => {
+          if (res.status() < 400) return;
+          if (allowed.some((ok) => ok(res))) expectedUrls.add(res.url());
+          else problems.push(`HTTP ${res.status()}: ${res.request().method()} ${res.url()}`);
+        });
+      };
+      watchPage(page);
+      await use({ problems, allow: (p) => allowed.push(p), page: watchPage });
       expect(problems, "console errors or failed requests").toEqual([]);
     },
     { auto: true },
@@ -54,12 +64,18 @@ export async function hydrated(page: Page): Promise<void> {
 
 export const PASSWORD = "correct horse battery";
 
-/** Registers `user` through the form; the app checks them in and opens the room. */
-export async function register(page: Page, user: string): Promise<void> {
-  await page.goto("/register");
+/** Checks `user` in through the form (or registers them first); the app opens the room. */
+export async function checkIn(page: Page, user: string, { register = false } = {}): Promise<void> {
+  await page.goto(register ? "/register" : "/login");
   await hydrated(page);
   await page.getByLabel("Username").fill(user);
   await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Register and check in" }).click();
+  const button = register ? "Register and check in" : "Check in";
+  await page.getByRole("button", { name: button, exact: true }).click();
   await expect(page).toHaveURL(/\/room$/);
+}
+
+/** Registers `user` through the form; the app checks them in and opens the room. */
+export async function register(page: Page, user: string): Promise<void> {
+  await checkIn(page, user, { register: true });
 }

@@ -74,6 +74,7 @@ async fn a_guest_ends_one_booking_all_others_or_all() {
     let e = app.check_in("ann").await;
     let res = app.bearer("/api/auth/logout", &e.key_card, &[("scope", "all")]).await;
     assert_eq!(res.status(), StatusCode::OK);
+    assert!(set_cookies(res.headers())["__Secure-confirmation"].1.contains("Max-Age=0"));
     assert_eq!(error(app.refresh(&c.confirmation).await).await.1, "session_revoked");
     assert_eq!(error(app.refresh(&e.confirmation).await).await.1, "session_revoked");
     // Eve is untouched.
@@ -92,8 +93,25 @@ async fn check_out_clears_the_cookies_and_ends_the_booking() {
         assert!(value.is_empty() && line.contains("Max-Age=0"), "{line}");
     }
     assert_eq!(error(app.refresh(&a.confirmation).await).await.1, "session_revoked");
+    assert_eq!(app.event_kinds().await, ["checked_in", "checked_out"]);
     let res = app.bearer("/api/auth/logout", &a.key_card, &[("scope", "sideways")]).await;
     assert_eq!(error(res).await, (StatusCode::BAD_REQUEST, "bad_request".into()));
+}
+
+/// A key card that expired meanwhile gets 401 and keeps the cookies: the browser goes to the
+/// front desk (which needs the confirmation) and checks out with the new key card.
+#[tokio::test]
+async fn check_out_with_an_expired_key_card_comes_back_after_the_front_desk() {
+    let app = spawn_app().await;
+    let a = app.guest("ann").await;
+    app.clock.advance(125);
+    let res = app.bearer("/api/auth/logout", &a.key_card, &[]).await;
+    assert!(set_cookies(res.headers()).is_empty(), "the cookies stay for the front desk");
+    assert_eq!(error(res).await, (StatusCode::UNAUTHORIZED, "key_card_expired".into()));
+    let b = stay(app.refresh(&a.confirmation).await).await;
+    let res = app.bearer("/api/auth/logout", &b.key_card, &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(error(app.refresh(&b.confirmation).await).await.1, "session_revoked");
 }
 
 #[tokio::test]
@@ -112,6 +130,9 @@ async fn revocation_bites_stateful_doors_at_once_while_amenities_wait_for_expiry
     assert_eq!((status, code.as_str()), (StatusCode::UNAUTHORIZED, "session_revoked"));
     let (_, code) = error(app.bearer("/api/sessions", &a.key_card, &[]).await).await;
     assert_eq!(code, "session_revoked");
+    let (_, code) = error(app.bearer("/api/room/service", &a.key_card, &[]).await).await;
+    assert_eq!(code, "session_revoked");
+    assert!(app.event_kinds().await.contains(&"revoked".to_owned()));
     // ...so the stateless resource server still lets it into the gym until it expires.
     assert_eq!(app.amenity("gym", &a.key_card).await.status(), StatusCode::OK);
     app.clock.advance(125);

@@ -35,16 +35,15 @@ impl SqliteStore {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
         // The database holds password hashes: create it readable by its owner only (SQLite gives
-        // the -wal and -shm files the same mode).
+        // the -wal and -shm files the same mode). An existing file is opened, not changed. sqlx
+        // names an in-memory database `file:sqlx-in-memory-N`, so that case is told by the URL.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         #[cfg(unix)]
-        if !file.as_os_str().is_empty()
-            && file != std::path::Path::new(":memory:")
-            && !file.exists()
-        {
+        if !in_memory && !file.as_os_str().is_empty() {
             use std::os::unix::fs::OpenOptionsExt;
             std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
+                .append(true)
+                .create(true)
                 .mode(0o600)
                 .open(file)
                 .map_err(io)?;
@@ -353,7 +352,23 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested").join("k.db");
-        SqliteStore::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+        let url = format!("sqlite://{}", path.display());
+        SqliteStore::connect(&url).await.unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        // Opening it again (a restart) keeps it.
+        SqliteStore::connect(&url).await.unwrap().ping().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_database_leaves_no_file_behind() {
+        let stray = || {
+            std::fs::read_dir(".")
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("in-memory"))
+                .count()
+        };
+        let before = stray();
+        SqliteStore::connect("sqlite::memory:").await.unwrap().ping().await.unwrap();
+        assert_eq!(stray(), before);
     }
 }

@@ -158,13 +158,18 @@ pub async fn logout(scope: Option<String>) -> Result<EndedResponse, ApiError> {
         "all" => Scope::All,
         _ => return Err(ApiError::new(ErrorCode::BadRequest, "scope must be this, others or all")),
     };
-    if scope != Scope::Others {
-        // Even if the booking is already over, this browser's cookies go.
+    let desk = ssr::front_desk()?;
+    let result = match ssr::key_card() {
+        Ok(key_card) => desk.check_out(&key_card, scope).await.map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    // An expired key card comes back after the front desk, which needs the confirmation cookie.
+    // Otherwise this browser's cookies go, even if the booking was already over.
+    let comes_back = matches!(&result, Err(e) if e.error == ErrorCode::KeyCardExpired);
+    if scope != Scope::Others && !comes_back {
         ssr::clear_cookies();
     }
-    let desk = ssr::front_desk()?;
-    let ended = desk.check_out(&ssr::key_card()?, scope).await?;
-    Ok(EndedResponse { ended })
+    Ok(EndedResponse { ended: result? })
 }
 
 /// `POST /api/auth/password`: changes the password and ends the guest's other bookings.

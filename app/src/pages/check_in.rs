@@ -46,6 +46,18 @@ fn CheckInForm(register: bool) -> impl IntoView {
         if register { signup.value().into() } else { login.value().into() };
     let pending: Signal<bool> =
         if register { signup.pending().into() } else { login.pending().into() };
+    // The stage shows a check-in under way; a refused one hands it back.
+    Effect::new(move |_| {
+        let busy = pending.get();
+        let refused = matches!(value.get(), Some(Err(_)));
+        untrack(|| {
+            if busy {
+                auth.checking_in();
+            } else if refused {
+                auth.settled();
+            }
+        });
+    });
     Effect::new({
         let next = next.clone();
         move |_| {
@@ -116,8 +128,8 @@ fn OrGoOn(children: ChildrenFn) -> impl IntoView {
                 let next = next.clone();
                 let children = children.clone();
                 Suspend::new(async move {
-                    let loaded = auth.loaded().await;
-                    if loaded.me.is_ok() && auth.stay().is_some() {
+                    let _ = auth.loaded().await;
+                    if auth.stay().is_some() {
                         view! { <Redirect path=next /> }.into_any()
                     } else {
                         children().into_any()
