@@ -387,6 +387,14 @@ impl FrontDesk {
     /// [`verify_key_card`](Self::verify_key_card), then checks the booking is still active, so
     /// revocation takes effect at once. For operations that change or reveal something.
     pub async fn authorize_sensitive(&self, key_card: &str) -> Result<KeyCardClaims, AuthError> {
+        Ok(self.active_booking(key_card).await?.0)
+    }
+
+    /// The key card's claims and its booking, which must still be active.
+    async fn active_booking(
+        &self,
+        key_card: &str,
+    ) -> Result<(KeyCardClaims, SessionRecord), AuthError> {
         let claims = self.verify_key_card(key_card)?;
         let session =
             self.inner.store.session(&claims.sid).await?.ok_or(AuthError::SessionRevoked)?;
@@ -400,7 +408,7 @@ impl FrontDesk {
         if session.revoked_at.is_some() {
             return Err(AuthError::SessionRevoked);
         }
-        Ok(claims)
+        Ok((claims, session))
     }
 
     /// Who the key card belongs to, and its booking.
@@ -408,10 +416,8 @@ impl FrontDesk {
         &self,
         key_card: &str,
     ) -> Result<(GuestView, SessionView, KeyCardClaims), AuthError> {
-        let claims = self.authorize_sensitive(key_card).await?;
+        let (claims, session) = self.active_booking(key_card).await?;
         let guest = self.inner.store.guest(&claims.sub).await?.ok_or(AuthError::SessionRevoked)?;
-        let session =
-            self.inner.store.session(&claims.sid).await?.ok_or(AuthError::SessionRevoked)?;
         Ok((guest_view(&guest), SessionView::new(&session, self.now()), claims))
     }
 
@@ -496,9 +502,7 @@ impl FrontDesk {
     /// Demo: a thief copies the booking's current confirmation. The copy stays on the server.
     pub async fn demo_steal(&self, key_card: &str) -> Result<i64, AuthError> {
         self.demo_allowed()?;
-        let claims = self.authorize_sensitive(key_card).await?;
-        let record =
-            self.inner.store.session(&claims.sid).await?.ok_or(AuthError::SessionNotFound)?;
+        let (claims, record) = self.active_booking(key_card).await?;
         let keys = self.inner.keys.current();
         let copy =
             confirmation::sign(&keys, &current_confirmation(&keys, &record, &self.inner.policy));
@@ -533,21 +537,9 @@ impl FrontDesk {
     ) -> Result<(String, KeyCardClaims), AuthError> {
         self.demo_allowed()?;
         let claims = self.authorize_sensitive(key_card).await?;
-        let policy = &self.inner.policy;
         let keys = self.inner.keys.current();
-        Ok(key_card::issue(
-            &keys,
-            &KeyCardRequest {
-                issuer: &policy.issuer,
-                audience: &policy.audience,
-                client_id: &policy.client_id,
-                user_id: &claims.sub,
-                username: &claims.preferred_username,
-                session_id: &claims.sid,
-                lifetime_secs,
-            },
-            self.now(),
-        ))
+        let (sub, name, sid) = (&claims.sub, &claims.preferred_username, &claims.sid);
+        Ok(self.cut_key_card(&keys, sub, name, sid, lifetime_secs, self.now()))
     }
 
     fn demo_allowed(&self) -> Result<(), AuthError> {
@@ -603,17 +595,12 @@ impl FrontDesk {
         let policy = &self.inner.policy;
         let now = self.now();
         let confirmation_claims = current_confirmation(keys, record, policy);
-        let (key_card, key_card_claims) = key_card::issue(
+        let (key_card, key_card_claims) = self.cut_key_card(
             keys,
-            &KeyCardRequest {
-                issuer: &policy.issuer,
-                audience: &policy.audience,
-                client_id: &policy.client_id,
-                user_id: &guest.id,
-                username: &guest.username,
-                session_id: &record.id,
-                lifetime_secs: policy.lifetimes.key_card.as_secs() as i64,
-            },
+            &guest.id,
+            &guest.username,
+            &record.id,
+            policy.lifetimes.key_card.as_secs() as i64,
             now,
         );
         Issued {
@@ -624,6 +611,29 @@ impl FrontDesk {
             guest: guest_view(guest),
             session: SessionView::new(record, now),
         }
+    }
+
+    /// A key card for the booking, signed with this hotel's issuer, audience and client id.
+    fn cut_key_card(
+        &self,
+        keys: &KeySet,
+        user_id: &str,
+        username: &str,
+        session_id: &str,
+        lifetime_secs: i64,
+        now: Timestamp,
+    ) -> (String, KeyCardClaims) {
+        let policy = &self.inner.policy;
+        let request = KeyCardRequest {
+            issuer: &policy.issuer,
+            audience: &policy.audience,
+            client_id: &policy.client_id,
+            user_id,
+            username,
+            session_id,
+            lifetime_secs,
+        };
+        key_card::issue(keys, &request, now)
     }
 
     fn now(&self) -> Timestamp {

@@ -180,6 +180,27 @@ mod tests {
         assert_eq!(Params::try_from(&dummy).unwrap(), Params::try_from(&real).unwrap());
         assert_eq!(dummy.salt.map(|s| s.len()), real.salt.map(|s| s.len()));
         assert_eq!(dummy.hash.map(|h| h.len()), real.hash.map(|h| h.len()));
+        // A genuine hash (of a known throwaway password), so checking against it is full work.
+        assert!(Argon2::default().verify_password(b"keycard timing equaliser", &dummy).is_ok());
+    }
+
+    /// Not a timing test: if hashing ran on the async thread, the first poll of `verify` would
+    /// finish it before the other branch ever got a turn.
+    #[tokio::test(flavor = "current_thread")]
+    async fn hashing_leaves_the_async_thread_free() {
+        let p = Passwords::new(1);
+        let verify = p.verify("not the password", None);
+        tokio::pin!(verify);
+        let mut other_turns = 0;
+        let verdict = loop {
+            tokio::select! {
+                biased;
+                v = &mut verify => break v.unwrap(),
+                _ = tokio::task::yield_now() => other_turns += 1,
+            }
+        };
+        assert_eq!(verdict, Verdict::Rejected);
+        assert!(other_turns > 0, "the hash ran on the async thread");
     }
 
     #[tokio::test]

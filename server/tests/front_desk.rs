@@ -43,6 +43,8 @@ async fn inside_the_grace_window_the_predecessor_gets_the_current_confirmation_a
     // The current one still rotates normally afterwards.
     let third = stay(app.refresh(&second.confirmation).await).await;
     assert_eq!(claims(&third.confirmation)["generation"], 3);
+    let kinds = app.event_kinds().await;
+    assert_eq!(kinds, ["checked_in", "refreshed", "grace_reissued", "refreshed"]);
 }
 
 #[tokio::test]

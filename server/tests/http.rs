@@ -274,11 +274,12 @@ async fn malformed_bodies_and_headers_never_cause_a_5xx() {
     }
 }
 
-/// Hashes queue on the blocking pool, one at a time here, so 24 logins take at least 24 hashes
+/// Hashes queue on the blocking pool, two at a time here, so 24 logins take at least 12 hashes
 /// end to end; a refresh and a page load started meanwhile need no hash and must be done first.
+/// (That hashing leaves the async threads free is `passwords::tests::hashing_leaves_the_async_thread_free`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_logins_does_not_stall_the_front_desk() {
-    let app = spawn_app_with(|c| c.hash_concurrency = 1).await;
+    let app = spawn_app_with(|c| c.hash_concurrency = 2).await;
     let stay = app.guest("ann").await;
     let flood = futures::future::join_all((0..24).map(|_| app.login("ann", "wrong password")));
     let probe = async {

@@ -108,7 +108,7 @@ fn auth_cookie(
 /// `key_card_expired` rather than `key_card_missing`.
 pub fn set_cookies(issued: &Issued) {
     let confirmation_left = issued.confirmation_claims.exp - issued.key_card_claims.iat;
-    append_cookie(auth_cookie(KEY_CARD_COOKIE, issued.key_card.clone(), "/", confirmation_left));
+    set_key_card_cookie(&issued.key_card, confirmation_left);
     append_cookie(auth_cookie(
         CONFIRMATION_COOKIE,
         issued.confirmation.clone(),

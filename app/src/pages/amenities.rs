@@ -46,14 +46,8 @@ fn AmenityDoors() -> impl IntoView {
                 return;
             }
             auth.note("alarm", "this booking was cancelled to show the trade-off");
-            let gym = match amenity("gym").await {
-                Ok(_) => "200".to_owned(),
-                Err(e) => format!("{} {}", e.status(), e.error.name()),
-            };
-            let room = match room_service().await {
-                Ok(_) => "200".to_owned(),
-                Err(e) => format!("{} {}", e.status(), e.error.name()),
-            };
+            let gym = status_line(amenity("gym").await);
+            let room = status_line(room_service().await);
             tradeoff.set(Some(format!(
                 "Booking cancelled. Gym (public keys only): HTTP {gym}. Room service (checks the booking): HTTP {room}."
             )));
@@ -87,6 +81,14 @@ fn AmenityDoors() -> impl IntoView {
             </div>
             <p role="status" data-testid="tradeoff">{move || tradeoff.get()}</p>
         </section>
+    }
+}
+
+/// `200`, or the error's status and code (`401 session_revoked`).
+fn status_line<T>(result: Result<T, ApiError>) -> String {
+    match result {
+        Ok(_) => "200".to_owned(),
+        Err(e) => format!("{} {}", e.status(), e.error.name()),
     }
 }
 
