@@ -66,5 +66,13 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     server.kill("SIGTERM");
     await new Promise((r) => server.once("exit", r));
     rmSync(dataDir, { recursive: true, force: true });
+    // The server's log is a test too: a panic anywhere in the run fails it, even one the server
+    // turned into a 500 that no test happened to look at.
+    const panics = log()
+      .split("\n")
+      .filter((line) => line.includes("panicked"));
+    if (panics.length > 0) {
+      throw new Error(`the server panicked during the run (${logPath}):\n${panics.join("\n")}`);
+    }
   };
 }

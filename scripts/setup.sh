@@ -5,7 +5,8 @@
 #                   repository; CI points it at a cache shared between clones)
 #
 # Usage: setup_build_tools   (Rust target, cargo-leptos, wasm-bindgen-cli, wasm-opt)
-#        setup_test_tools    (the end2end npm packages and a Chromium for Playwright)
+#        setup_test_tools    (the end2end npm packages, a Chromium for Playwright, and the API
+#                             fuzzer, Schemathesis, in a virtual environment)
 
 set -euo pipefail
 
@@ -50,7 +51,36 @@ setup_build_tools() {
   fi
 }
 
+# Debian packages, installed with apt when it is there and we are root; else a clear error.
+apt_install() {
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    say "installing Debian's $*"
+    (apt-get install -y -q "$@" >/dev/null 2>&1) || (apt-get update -q >/dev/null && apt-get install -y -q "$@" >/dev/null)
+  else
+    echo "error: install $* (Debian/Ubuntu package names) and run again" >&2
+    exit 1
+  fi
+}
+
+# Schemathesis and its dependencies, pinned in scripts/api-fuzz-requirements.txt, in a virtual
+# environment of the tools folder. Sets KEYCARD_SCHEMATHESIS.
+setup_fuzz_tools() {
+  local venv="$KEYCARD_TOOLS/venv" requirements="$KEYCARD_ROOT/scripts/api-fuzz-requirements.txt"
+  need python3 "install Python 3.10 or newer"
+  if [ ! -f "$venv/requirements.txt" ] || ! cmp -s "$requirements" "$venv/requirements.txt"; then
+    say "installing the API fuzzer (Schemathesis, from PyPI) into $venv"
+    if ! python3 -m venv --clear "$venv" >/dev/null 2>&1; then
+      apt_install python3-venv
+      python3 -m venv --clear "$venv"
+    fi
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$requirements"
+    cp "$requirements" "$venv/requirements.txt"
+  fi
+  export KEYCARD_SCHEMATHESIS="$venv/bin/schemathesis"
+}
+
 setup_test_tools() {
+  setup_fuzz_tools
   local e2e="$KEYCARD_ROOT/end2end"
   if [ ! -d "$e2e/node_modules" ] || [ "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]; then
     say "installing the end-to-end test packages (npm ci)"
@@ -63,8 +93,7 @@ setup_test_tools() {
   fi
   if [ -z "${KEYCARD_CHROMIUM:-}" ]; then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-      say "installing Debian's chromium for Playwright"
-      (apt-get install -y -q chromium >/dev/null 2>&1) || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)
+      apt_install chromium
       export KEYCARD_CHROMIUM=/usr/bin/chromium
     else
       say "installing Playwright's own Chromium"

@@ -42,6 +42,20 @@ pub struct RateLimits {
     pub refresh_per_address_per_minute: u32,
 }
 
+/// How long the HTTP server waits for slow or stuck clients, and how many it serves at once.
+#[derive(Clone, Debug)]
+pub struct ServerLimits {
+    /// `KEYCARD_HEADER_READ_TIMEOUT_SECS`: a connection that has not sent a whole request head
+    /// this long after opening (or after its previous answer) is closed. Default 10 s.
+    pub header_read_timeout: Duration,
+    /// `KEYCARD_REQUEST_TIMEOUT_SECS`: a request that has not been answered this long after its
+    /// head arrived gets `503 timeout` (body included: a trickled body counts). Default 15 s.
+    pub request_timeout: Duration,
+    /// `KEYCARD_MAX_CONNECTIONS`: open connections served at once; further ones wait in the
+    /// listen queue until one closes. Default 1024.
+    pub max_connections: usize,
+}
+
 /// Everything the server needs, loaded once by [`Config::from_env`].
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -55,7 +69,11 @@ pub struct Config {
     pub database_url: String,
     /// `KEYCARD_KEYS_FILE`: the signing key ring. Default `<data_dir>/signing-keys.json`.
     pub keys_file: PathBuf,
-    /// `KEYCARD_ISSUER`: the `iss` of every token. Default `http://<addr>`.
+    /// `KEYCARD_PUBLIC_URL`: the origin browsers use to reach the site (scheme, host and port
+    /// only), e.g. `https://hotel.example` behind a TLS proxy. Navigation targets from input are
+    /// resolved against it. Default `http://<addr>`.
+    pub public_url: url::Url,
+    /// `KEYCARD_ISSUER`: the `iss` of every token. Default: the public URL's origin.
     pub issuer: String,
     /// `KEYCARD_AUDIENCE`: the `aud` of key cards, the API they open. Default `keycard-api`.
     pub audience: String,
@@ -78,6 +96,12 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// `KEYCARD_HASH_CONCURRENCY`: password hashes computed at once. Default: the number of cores.
     pub hash_concurrency: usize,
+    /// `KEYCARD_HSTS_MAX_AGE_SECS`: the `Strict-Transport-Security` max-age sent in production
+    /// (never in development, where the site is plain HTTP). Default two years; 0 sends
+    /// `max-age=0`, which tells browsers to forget an earlier policy.
+    pub hsts_max_age: Duration,
+    /// Timeouts and the connection cap.
+    pub limits: ServerLimits,
 }
 
 /// A setting that could not be read.
@@ -116,6 +140,15 @@ impl Config {
         let data_dir = PathBuf::from(get("KEYCARD_DATA_DIR").unwrap_or_else(|| "data".into()));
         let database_url = get("KEYCARD_DATABASE_URL")
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("keycard.db").display()));
+        if !database_url.starts_with("sqlite:") {
+            let scheme = database_url.split_once(':').map_or("", |(s, _)| s);
+            return Err(ConfigError {
+                var: "KEYCARD_DATABASE_URL",
+                problem: format!(
+                    "unsupported database {scheme:?}; expected sqlite://PATH or sqlite::memory:"
+                ),
+            });
+        }
         let keys_file = get("KEYCARD_KEYS_FILE")
             .map(PathBuf::from)
             .unwrap_or_else(|| data_dir.join("signing-keys.json"));
@@ -154,12 +187,40 @@ impl Config {
             )?,
         };
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let hash_concurrency: usize =
-            parse("KEYCARD_HASH_CONCURRENCY", get("KEYCARD_HASH_CONCURRENCY"), cores)?;
+        let at_least_one = |var: &'static str, default: usize| -> Result<usize, ConfigError> {
+            let value: usize = parse(var, get(var), default)?;
+            if value == 0 {
+                return Err(ConfigError { var, problem: "must be at least 1".into() });
+            }
+            Ok(value)
+        };
+        let hash_concurrency = at_least_one("KEYCARD_HASH_CONCURRENCY", cores)?;
+        let limits = ServerLimits {
+            header_read_timeout: secs("KEYCARD_HEADER_READ_TIMEOUT_SECS", 10)?,
+            request_timeout: secs("KEYCARD_REQUEST_TIMEOUT_SECS", 15)?,
+            max_connections: at_least_one("KEYCARD_MAX_CONNECTIONS", 1024)?,
+        };
+        let public_url = match get("KEYCARD_PUBLIC_URL") {
+            Some(raw) => origin("KEYCARD_PUBLIC_URL", &raw)?,
+            None => origin("KEYCARD_ADDR", &format!("http://{addr}"))?,
+        };
+        let allowed_origins = get("KEYCARD_ALLOWED_ORIGINS")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty())
+                    .map(|o| origin("KEYCARD_ALLOWED_ORIGINS", o).map(|u| origin_string(&u)))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        let hsts_max_age: u64 =
+            parse("KEYCARD_HSTS_MAX_AGE_SECS", get("KEYCARD_HSTS_MAX_AGE_SECS"), 63_072_000)?;
         Ok(Self {
             mode,
             addr,
-            issuer: get("KEYCARD_ISSUER").unwrap_or_else(|| format!("http://{addr}")),
+            issuer: get("KEYCARD_ISSUER").unwrap_or_else(|| origin_string(&public_url)),
+            public_url,
             audience: get("KEYCARD_AUDIENCE").unwrap_or_else(|| "keycard-api".into()),
             client_id: get("KEYCARD_CLIENT_ID").unwrap_or_else(|| "keycard-web".into()),
             data_dir,
@@ -172,20 +233,15 @@ impl Config {
                 get("KEYCARD_DEMO_CONTROLS"),
                 mode == Mode::Development,
             )?,
-            allowed_origins: get("KEYCARD_ALLOWED_ORIGINS")
-                .map(|v| {
-                    v.split(',')
-                        .map(|o| o.trim().trim_end_matches('/').to_owned())
-                        .filter(|o| !o.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default(),
+            allowed_origins,
             trust_forwarded_for: parse(
                 "KEYCARD_TRUST_FORWARDED_FOR",
                 get("KEYCARD_TRUST_FORWARDED_FOR"),
                 false,
             )?,
-            hash_concurrency: hash_concurrency.max(1),
+            hash_concurrency,
+            hsts_max_age: Duration::from_secs(hsts_max_age),
+            limits,
         })
     }
 
@@ -196,6 +252,30 @@ impl Config {
         Self::from_lookup(|name| (name == "KEYCARD_DATA_DIR").then(|| dir.clone()))
             .expect("the defaults are valid")
     }
+}
+
+/// `raw` as a web origin: `http` or `https`, a host, an optional port, and nothing else.
+fn origin(var: &'static str, raw: &str) -> Result<url::Url, ConfigError> {
+    let problem = |why: &str| ConfigError {
+        var,
+        problem: format!("{raw:?} {why}; expected an origin such as https://hotel.example:8443"),
+    };
+    let url = url::Url::parse(raw.trim()).map_err(|e| problem(&format!("is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+        return Err(problem("is not an http(s) URL with a host"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(problem("has a path, query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(problem("carries a user name or password"));
+    }
+    Ok(url)
+}
+
+/// `https://host[:port]`, as browsers send it in `Origin`.
+fn origin_string(url: &url::Url) -> String {
+    url.origin().ascii_serialization()
 }
 
 fn parse<T: FromStr>(var: &'static str, raw: Option<String>, default: T) -> Result<T, ConfigError>
@@ -232,6 +312,10 @@ mod tests {
         assert_eq!(c.lifetimes.grace, Duration::from_secs(10));
         assert!(c.demo_controls);
         assert_eq!(c.issuer, "http://127.0.0.1:3000");
+        assert_eq!(c.public_url.as_str(), "http://127.0.0.1:3000/");
+        assert_eq!(c.limits.request_timeout, Duration::from_secs(15));
+        assert_eq!(c.limits.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.limits.max_connections, 1024);
     }
 
     #[test]
@@ -255,6 +339,56 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.var, "KEYCARD_SESSION_IDLE_SECS");
+    }
+
+    #[test]
+    fn settings_it_cannot_honour_stop_start_up() {
+        for (var, value) in [
+            ("KEYCARD_DATABASE_URL", "postgres://keycard@db.example/keycard"),
+            ("KEYCARD_DATABASE_URL", "mysql://db.example/keycard"),
+            ("KEYCARD_DATABASE_URL", "data/keycard.db"),
+            ("KEYCARD_ADDR", "localhost"),
+            ("KEYCARD_ADDR", "127.0.0.1:99999"),
+            ("KEYCARD_KEY_CARD_TTL_SECS", "0"),
+            ("KEYCARD_REFRESH_GRACE_SECS", "-5"),
+            ("KEYCARD_SESSION_IDLE_SECS", "0"),
+            ("KEYCARD_SESSION_ABSOLUTE_SECS", "forever"),
+            ("KEYCARD_LOGIN_PER_ACCOUNT_PER_MINUTE", "0"),
+            ("KEYCARD_HASH_CONCURRENCY", "0"),
+            ("KEYCARD_MAX_CONNECTIONS", "0"),
+            ("KEYCARD_REQUEST_TIMEOUT_SECS", "0"),
+            ("KEYCARD_HEADER_READ_TIMEOUT_SECS", "ten"),
+            ("KEYCARD_HSTS_MAX_AGE_SECS", "-1"),
+            ("KEYCARD_DEMO_CONTROLS", "maybe"),
+            ("KEYCARD_TRUST_FORWARDED_FOR", "yes please"),
+            ("KEYCARD_PUBLIC_URL", "hotel.example"),
+            ("KEYCARD_PUBLIC_URL", "ftp://hotel.example"),
+            ("KEYCARD_PUBLIC_URL", "https://hotel.example/app"),
+            ("KEYCARD_PUBLIC_URL", "https://user@hotel.example"),
+            ("KEYCARD_ALLOWED_ORIGINS", "https://a.example,not an origin"),
+        ] {
+            let err = config(&[(var, value)]).expect_err(value);
+            assert_eq!(err.var, var, "{value}");
+            let line = err.to_string();
+            assert!(line.starts_with(var) && !line.contains('\n'), "{line}");
+        }
+    }
+
+    #[test]
+    fn the_public_url_sets_the_issuer_and_may_differ_from_the_address() {
+        let c = config(&[
+            ("KEYCARD_ADDR", "0.0.0.0:8080"),
+            ("KEYCARD_PUBLIC_URL", "https://hotel.example"),
+        ])
+        .unwrap();
+        assert_eq!(c.public_url.as_str(), "https://hotel.example/");
+        assert_eq!(c.issuer, "https://hotel.example");
+        let c = config(&[
+            ("KEYCARD_PUBLIC_URL", "https://hotel.example"),
+            ("KEYCARD_ISSUER", "urn:keycard"),
+        ])
+        .unwrap();
+        assert_eq!(c.issuer, "urn:keycard");
     }
 
     #[test]

@@ -119,12 +119,12 @@ pub struct Policy {
     pub demo_controls: bool,
 }
 
-/// Why the front desk could not open.
+/// Why the front desk could not open. Each message starts with the setting to look at.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error(transparent)]
+    #[error("KEYCARD_KEYS_FILE: {0}")]
     Keys(#[from] KeyError),
-    #[error(transparent)]
+    #[error("KEYCARD_DATABASE_URL: {0}")]
     Store(#[from] StoreError),
 }
 

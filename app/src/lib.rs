@@ -10,6 +10,9 @@ pub mod api;
 pub mod auth;
 mod components;
 mod pages;
+#[cfg(feature = "test-probes")]
+pub mod probes;
+pub mod redirect;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -46,8 +49,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[cfg(feature = "ssr")]
 fn set_content_security_policy(options: &LeptosOptions) {
     let Some(nonce) = leptos::nonce::use_nonce() else { return };
-    // Live reload (`cargo leptos watch`) talks to its own websocket port.
-    let reload = if options.reload_port > 0 {
+    // Live reload (`cargo leptos watch`, which sets LEPTOS_WATCH, the variable `AutoReload` itself
+    // reads) talks to its own websocket port; no other build may connect there.
+    static LIVE_RELOAD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let live_reload = *LIVE_RELOAD.get_or_init(|| std::env::var_os("LEPTOS_WATCH").is_some());
+    let reload = if live_reload && options.reload_port > 0 {
         format!(" ws://{}:{}", options.site_addr.ip(), options.reload_port)
     } else {
         String::new()

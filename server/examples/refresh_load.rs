@@ -25,8 +25,9 @@ async fn main() {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let limits = config.limits.clone();
     let (router, _desk) = keycard_server::build(config).await.unwrap();
-    tokio::spawn(keycard_server::serve(listener, router, std::future::pending()));
+    tokio::spawn(keycard_server::serve(listener, router, limits, std::future::pending()));
 
     let http = reqwest::Client::new();
     let mut confirmations = Vec::new();

@@ -4,27 +4,32 @@
 //! `keycard` core's [`FrontDesk`]), the Leptos pages and server functions, the resource server
 //! (`/amenities`), the JWKS, and the middleware around them.
 //!
-//! [`build`] returns the whole application as an axum [`Router`]; `main` and the integration
-//! tests both call it, so tests exercise exactly what runs in production.
+//! [`build`] returns the whole application as an axum [`Router`] and [`serve`] runs it with the
+//! configured timeouts and connection cap; `main` and the integration tests both call them, so
+//! tests exercise exactly what runs in production.
 
 mod middleware;
 mod routes;
 pub mod telemetry;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::FromRef;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRef};
 use axum::routing::{any, get};
 use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use keycard::config::ServerLimits;
 use keycard::front_desk::StartError;
 use keycard::{Config, FrontDesk};
+use keycard_app::redirect::SiteOrigin;
 use keycard_app::{shell, App};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 
 /// Largest request body accepted, in bytes: forms here are a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -69,28 +74,23 @@ pub async fn build(config: Config) -> Result<(Router, FrontDesk), StartError> {
 pub fn router(config: Config, desk: FrontDesk, options: LeptosOptions) -> Router {
     let state = AppState { options: options.clone(), desk: desk.clone(), config: Arc::new(config) };
     let routes = generate_route_list(App);
+    let context = {
+        let desk = desk.clone();
+        let origin = SiteOrigin(state.config.public_url.clone());
+        move || {
+            provide_context(desk.clone());
+            provide_context(origin.clone());
+        }
+    };
     let pages = Router::new()
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            {
-                let desk = desk.clone();
-                move || provide_context(desk.clone())
-            },
-            {
-                let options = options.clone();
-                move || shell(options.clone())
-            },
-        )
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
-            {
-                let desk = desk.clone();
-                move || provide_context(desk.clone())
-            },
-            shell,
-        ));
+        .leptos_routes_with_context(&state, routes, context.clone(), {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell));
     let app = Router::new()
         .route("/healthz", get(routes::healthz))
+        .route("/api/openapi.json", get(routes::openapi))
         .route("/.well-known/jwks.json", get(routes::jwks))
         .route("/amenities/{name}", get(routes::amenity))
         .route("/api/{*path}", any(routes::api_not_found))
@@ -99,14 +99,57 @@ pub fn router(config: Config, desk: FrontDesk, options: LeptosOptions) -> Router
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests finish.
+///
+/// Slow and stuck clients cannot exhaust it: a connection that does not deliver a whole request
+/// head within `limits.header_read_timeout` (after opening, or idle after an answer) is closed,
+/// whether it sends nothing or trickles a byte at a time; at most `limits.max_connections` are
+/// served at once, further ones wait in the listen queue. (The whole-request timeout is a layer
+/// of the router: see `middleware`.)
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // wait a moment instead of spinning, and go on.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut req: http::Request<_>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(req.map(Body::new))
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // Errors here are the client's (reset, timed out, malformed): nothing to report.
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Runs periodic upkeep (key ring reload, rate-limit trimming) until the process ends.

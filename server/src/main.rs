@@ -45,6 +45,7 @@ async fn main() -> ExitCode {
 
 async fn serve(config: Config) -> Result<(), String> {
     let addr = config.addr;
+    let limits = config.limits.clone();
     let (router, desk) = keycard_server::build(config).await.map_err(|e| e.to_string())?;
     keycard_server::spawn_housekeeping(desk, Duration::from_secs(10));
     let listener = tokio::net::TcpListener::bind(addr)
@@ -53,7 +54,9 @@ async fn serve(config: Config) -> Result<(), String> {
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     // On stdout whatever RUST_LOG says: the end-to-end harness reads the port from this line.
     println!("Keycard is open at http://{bound}");
-    keycard_server::serve(listener, router, shutdown_signal()).await.map_err(|e| e.to_string())?;
+    keycard_server::serve(listener, router, limits, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
     tracing::info!("Keycard has closed");
     Ok(())
 }

@@ -1,15 +1,20 @@
-//! The layers around every route: request tracing, security headers, the body size limit, the
-//! cross-origin check for state-changing requests, and the client's address for rate limits.
+//! The layers around every route: request tracing, containment (a panic or an overrun becomes an
+//! answer), security headers, the body size limit, the cross-origin check for state-changing
+//! requests, and the client's address for rate limits.
 
 use std::net::{IpAddr, SocketAddr};
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header::{self, HeaderName, HeaderValue};
-use axum::http::Method;
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{Method, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state, Next};
-use axum::response::Response;
+use axum::response::{Html, IntoResponse, Response};
 use axum::Router;
+use futures_util::FutureExt;
+use keycard::config::Mode;
 use keycard::front_desk::ClientInfo;
 use keycard_app::api::{ApiError, ErrorCode};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -18,26 +23,105 @@ use tower_http::trace::TraceLayer;
 use crate::routes::api_error;
 use crate::{AppState, MAX_BODY_BYTES};
 
+/// Browser features the app never uses, switched off for the page and anything it embeds.
+pub const PERMISSIONS_POLICY: &str = "accelerometer=(), autoplay=(), camera=(), \
+    display-capture=(), encrypted-media=(), fullscreen=(), geolocation=(), gyroscope=(), \
+    magnetometer=(), microphone=(), midi=(), payment=(), picture-in-picture=(), \
+    publickey-credentials-get=(), screen-wake-lock=(), usb=(), xr-spatial-tracking=()";
+
 /// Wraps `router` in the middleware stack (the last layer added runs first).
 pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
-    let header = |name: HeaderName, value: &'static str| {
-        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
-    };
+    let header =
+        |name: HeaderName, value: HeaderValue| SetResponseHeaderLayer::if_not_present(name, value);
+    // Sent only in production: development serves plain HTTP on 127.0.0.1, and a policy pinned
+    // to localhost would follow the developer to every other local project.
+    let hsts = (state.config.mode == Mode::Production).then(|| {
+        let value = format!("max-age={}", state.config.hsts_max_age.as_secs());
+        HeaderValue::from_str(&value).expect("digits are a valid header value")
+    });
+    let timeout = state.config.limits.request_timeout;
     router
         .layer(from_fn_with_state(state.clone(), client_info))
-        .layer(from_fn(crate::routes::typed_errors))
+        .layer(from_fn_with_state(state.clone(), crate::routes::typed_errors))
         .layer(from_fn_with_state(state.clone(), same_origin_only))
         .layer(from_fn(limit_body))
-        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(header(header::REFERRER_POLICY, "same-origin"))
-        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(header(HeaderName::from_static("cross-origin-opener-policy"), "same-origin"))
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(header(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
+        .layer(header(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(header(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(header(
+            HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static(PERMISSIONS_POLICY),
+        ))
+        .layer(tower::util::option_layer(
+            hsts.map(|value| header(header::STRICT_TRANSPORT_SECURITY, value)),
+        ))
         // Pages set their own policy with a per-response nonce; everything else gets this one.
         .layer(header(
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; frame-ancestors 'none'",
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(from_fn_with_state(timeout, contain))
+        // The span names the route but never the query string, which may carry anything.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+        }))
+}
+
+/// Whether the client is a browser asking for a page (rather than an API client or `fetch`).
+pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+/// Every request gets an answer within `limit`: a panic anywhere below (a handler, a server
+/// function, the render of a page) becomes a generic 500, and a request still unanswered after
+/// `limit` (a stuck database, a body trickled in byte by byte) a 503. Browsers get a page, API
+/// clients the usual JSON error. The panic itself is logged once, by the panic hook
+/// (`telemetry::init`), inside this request's span: route, never query string.
+async fn contain(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    let html = wants_html(req.headers());
+    let answer = AssertUnwindSafe(next.run(req)).catch_unwind();
+    let (status, error) = match tokio::time::timeout(limit, answer).await {
+        Ok(Ok(res)) => return res,
+        Ok(Err(_panic)) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::new(ErrorCode::Internal, "something went wrong"),
+        ),
+        Err(_elapsed) => {
+            tracing::warn!(limit_secs = limit.as_secs(), "request timed out");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ApiError::new(ErrorCode::Timeout, "the request took too long; try again"),
+            )
+        }
+    };
+    if !html {
+        return api_error(error);
+    }
+    let page = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Keycard: {status}</title><link rel=\"stylesheet\" href=\"/pkg/keycard.css\"></head>\
+         <body><main id=\"main\"><section class=\"card notice bad\" role=\"alert\">\
+         <h1>{}</h1><p>Nothing was changed. <a href=\"/\">Back to the lobby</a></p>\
+         </section></main></body></html>",
+        error.message,
+        status = status.as_u16(),
+    );
+    let mut res = (status, Html(page)).into_response();
+    let headers = res.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'self'; frame-ancestors 'none'"),
+    );
+    res
 }
 
 /// Records where the request came from for the front desk's rate limits and bookings list.

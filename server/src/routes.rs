@@ -4,9 +4,9 @@
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::header::{
-    ACCEPT, CACHE_CONTROL, LOCATION, REFERER, RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE,
+    CACHE_CONTROL, CONTENT_TYPE, LOCATION, REFERER, RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE,
 };
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -15,9 +15,11 @@ use keycard::key_card;
 use keycard::keys::PublicKeys;
 use keycard_app::api::ssr::key_card_from;
 use keycard_app::api::{ApiError, ErrorCode};
+use keycard_app::redirect::{local_target, request_origin};
 use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
 use serde::Serialize;
 
+use crate::middleware::wants_html;
 use crate::AppState;
 
 /// A JSON error answer with the status its code calls for.
@@ -120,20 +122,33 @@ pub async fn api_not_found() -> Response {
     api_error(ApiError::new(ErrorCode::NotFound, "no such endpoint"))
 }
 
+/// `GET /api/openapi.json`: the OpenAPI 3.1 description of this API (written by hand beside this
+/// file, and held to the running server by `tests/openapi.rs` and the Schemathesis run).
+pub async fn openapi() -> Response {
+    let mut res = ([(CONTENT_TYPE, "application/json")], OPENAPI).into_response();
+    res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// The description served by [`openapi`].
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
 /// Gives a server function's typed error the status its code calls for (the server function
 /// layer itself answers every error with 500). A plain HTML form post that fails (a form used
-/// before hydration) is sent back to its page with `?error=<code>` instead.
-pub(crate) async fn typed_errors(req: Request, next: Next) -> Response {
+/// before hydration) is sent back to its page with `?error=<code>` instead; one that succeeds is
+/// sent back by leptos_axum to its `Referer`. Both targets go through
+/// [`keycard_app::redirect::local_target`], so neither can leave the site.
+pub(crate) async fn typed_errors(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     if !req.uri().path().starts_with("/api/") {
         return next.run(req).await;
     }
-    let plain_form = req
-        .headers()
-        .get(ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
-    let back_to = plain_form
-        .then(|| req.headers().get(REFERER)?.to_str().ok()?.parse::<Uri>().ok())
+    let origin = &request_origin(&state.config.public_url, req.headers());
+    let back_to = wants_html(req.headers())
+        .then(|| local_target(req.headers().get(REFERER)?.to_str().ok()?, origin))
         .flatten();
     let res = next.run(req).await;
     let mut res = if res.headers().contains_key(SERVER_FN_ERROR_HEADER) {
@@ -141,35 +156,41 @@ pub(crate) async fn typed_errors(req: Request, next: Next) -> Response {
     } else {
         res
     };
+    if let Some(location) = res.headers().get(LOCATION) {
+        let local = location.to_str().ok().and_then(|l| local_target(l, origin));
+        let value = HeaderValue::from_str(local.as_deref().unwrap_or("/"))
+            .expect("a local target is a valid header value");
+        res.headers_mut().insert(LOCATION, value);
+    }
     // Answers here carry key cards and personal data: never cache them.
     res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 
-async fn typed_error(res: Response, back_to: Option<Uri>) -> Response {
+async fn typed_error(res: Response, back_to: Option<String>) -> Response {
     let (parts, body) = res.into_parts();
     let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
     let err: ApiError = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| ApiError::new(ErrorCode::Internal, "something went wrong"));
     let mut out = match back_to {
         Some(page) => {
-            // Only the path: never an open redirect to another site.
-            let code = err.error.name();
-            // Keep the page's other parameters (such as `next`), replace any earlier error.
-            let mut query: Vec<&str> = page
-                .query()
-                .unwrap_or_default()
+            // Keep the page's other parameters (such as `next`) as they were, replace any earlier
+            // error. The target is normalised already: no control characters, nothing to escape.
+            let page = page.split('#').next().unwrap_or_default();
+            let (path, query) = page.split_once('?').unwrap_or((page, ""));
+            let error = format!("error={}", err.error.name());
+            let query: Vec<&str> = query
                 .split('&')
                 .filter(|p| !p.is_empty() && !p.starts_with("error="))
+                .chain([error.as_str()])
                 .collect();
-            let error = format!("error={code}");
-            query.push(&error);
-            let location = format!("{}?{}", page.path(), query.join("&"));
+            let location = format!("{path}?{}", query.join("&"));
             let mut res = Response::new(Body::empty());
             *res.status_mut() = StatusCode::SEE_OTHER;
-            if let Ok(value) = HeaderValue::from_str(&location) {
-                res.headers_mut().insert(LOCATION, value);
-            }
+            res.headers_mut().insert(
+                LOCATION,
+                HeaderValue::from_str(&location).expect("a local target is a valid header value"),
+            );
             res
         }
         None => api_error(err),

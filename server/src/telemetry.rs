@@ -1,12 +1,25 @@
 //! Logging: `tracing` to stderr, filtered by `RUST_LOG` (default: info for Keycard, warn for the
-//! rest). Nothing logged here ever carries a token, password or key.
+//! rest), and panics logged through it. Nothing logged here ever carries a token, password or key.
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber once; later calls (e.g. from several tests) are no-ops.
+/// Installs the global subscriber and the panic hook once; later calls are no-ops for the
+/// subscriber.
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new("warn,keycard=info,keycard_server=info,keycard_app=info,tower_http=info")
     });
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    log_panics();
+}
+
+/// Logs every panic once, as an error event: inside a request it carries that request's span
+/// (method and path), so the log names the route. Only the code location is recorded, not the
+/// panic's message, which may quote whatever input the failing code held (a query string, a
+/// token). The word `panicked` is what the test harnesses look for in server logs.
+fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+        tracing::error!(location = location.as_deref().unwrap_or("unknown"), "panicked");
+    }));
 }

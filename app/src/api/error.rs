@@ -33,10 +33,38 @@ pub enum ErrorCode {
     DemoDisabled,
     /// The request never reached the server or its answer never came back (client side only).
     Network,
+    /// The server could not answer within its request timeout (`KEYCARD_REQUEST_TIMEOUT_SECS`).
+    Timeout,
     Internal,
 }
 
 impl ErrorCode {
+    /// Every code the server can send: all but [`ErrorCode::Network`], which the client makes up
+    /// when no answer came. The OpenAPI description lists exactly these (a test checks).
+    pub const SENT_BY_SERVER: [ErrorCode; 21] = [
+        Self::BadRequest,
+        Self::InvalidUsername,
+        Self::WeakPassword,
+        Self::UsernameTaken,
+        Self::InvalidCredentials,
+        Self::TooManyRequests,
+        Self::KeyCardMissing,
+        Self::KeyCardExpired,
+        Self::KeyCardInvalid,
+        Self::ConfirmationMissing,
+        Self::ConfirmationExpired,
+        Self::ConfirmationInvalid,
+        Self::ReuseDetected,
+        Self::SessionRevoked,
+        Self::SessionExpired,
+        Self::NotFound,
+        Self::ForbiddenOrigin,
+        Self::PayloadTooLarge,
+        Self::DemoDisabled,
+        Self::Timeout,
+        Self::Internal,
+    ];
+
     /// The HTTP status this code is sent with.
     pub fn status(self) -> u16 {
         match self {
@@ -56,7 +84,7 @@ impl ErrorCode {
             Self::UsernameTaken => 409,
             Self::PayloadTooLarge => 413,
             Self::TooManyRequests => 429,
-            Self::Network => 503,
+            Self::Network | Self::Timeout => 503,
             Self::Internal => 500,
         }
     }

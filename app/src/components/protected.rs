@@ -3,6 +3,7 @@ use leptos_router::components::Redirect;
 use leptos_router::hooks::use_location;
 
 use crate::auth::{use_auth, Stage};
+use crate::redirect;
 
 /// Which side of the door the visitor is on. Kept in a memo so that the room is not rebuilt (and
 /// its panels' state lost) each time the key card expires and is renewed.
@@ -36,7 +37,13 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
         <Suspense fallback=|| view! { <p class="muted">"Checking your key card…"</p> }>
             {move || Suspend::new(async move {
                 let _ = auth.loaded().await;
-                let here = format!("{}{}", location.pathname.get_untracked(), location.search.get_untracked());
+                // `search` comes without its `?`.
+                let search = location.search.get_untracked();
+                let here = if search.is_empty() {
+                    location.pathname.get_untracked()
+                } else {
+                    format!("{}?{search}", location.pathname.get_untracked())
+                };
                 view! {
                     {move || match door.get() {
                         Door::Inside => children.read_value()().into_any(),
@@ -62,7 +69,7 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
                                 <a class="button primary" href="/login">"Check in again"</a>
                             </section>
                         }.into_any(),
-                        Door::Outside => view! { <Redirect path=format!("/login?next={here}") /> }.into_any(),
+                        Door::Outside => view! { <Redirect path=redirect::with_next("/login", &here) /> }.into_any(),
                     }}
                 }
             })}

@@ -3,20 +3,17 @@
 
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::{use_location, use_navigate, use_query_map};
 
 use crate::api::{ApiError, CheckInResponse, Login, Register};
 use crate::auth::use_auth;
+use crate::redirect;
 
-/// Where to go after check-in: the `next` parameter when it is a local path, else the room.
+/// Where to go after check-in: the `next` parameter, normalised, when it stays on this site;
+/// else the room (see [`crate::redirect`]).
 fn next_page() -> String {
-    let query = use_query_map();
-    let next = query.read_untracked().get("next").unwrap_or_default();
-    if next.starts_with('/') && !next.starts_with("//") {
-        next
-    } else {
-        "/room".into()
-    }
+    let next = redirect::next_param(&use_location().search.get_untracked());
+    redirect::next_or_room(next.as_deref(), &redirect::site_origin())
 }
 
 /// The message for an error code carried back in `?error=` by a no-JavaScript form post.
@@ -108,9 +105,11 @@ fn CheckInForm(register: bool) -> impl IntoView {
             }}
             <p>
                 {if register {
-                    view! { "Already a guest? " <a href="/login">"Check in"</a> }.into_any()
+                    view! { "Already a guest? " <a href=redirect::with_next("/login", &next)>"Check in"</a> }
+                        .into_any()
                 } else {
-                    view! { "New here? " <a href=format!("/register?next={next}")>"Register"</a> }.into_any()
+                    view! { "New here? " <a href=redirect::with_next("/register", &next)>"Register"</a> }
+                        .into_any()
                 }}
             </p>
         </section>

@@ -3,6 +3,12 @@ use leptos::prelude::*;
 /// Any path no page answers: a real 404, not a 200 with an apology.
 #[component]
 pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "test-probes")]
+    if let Some(probe) =
+        crate::probes::page(&leptos_router::hooks::use_location().pathname.get_untracked())
+    {
+        return probe;
+    }
     #[cfg(feature = "ssr")]
     if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
         res.set_status(http::StatusCode::NOT_FOUND);
@@ -13,4 +19,5 @@ pub fn NotFound() -> impl IntoView {
             <p>"This corridor leads nowhere. " <a href="/">"Back to the lobby"</a></p>
         </section>
     }
+    .into_any()
 }

@@ -54,7 +54,12 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         desk.clone(),
         keycard_server::leptos_options(&config),
     );
-    tokio::spawn(keycard_server::serve(listener, router, std::future::pending()));
+    tokio::spawn(keycard_server::serve(
+        listener,
+        router,
+        config.limits.clone(),
+        std::future::pending(),
+    ));
     TestApp {
         addr,
         base: format!("http://{addr}"),
@@ -198,4 +203,52 @@ pub fn header(token: &str) -> Value {
     let part = token.split('.').next().unwrap();
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap())
         .unwrap()
+}
+
+/// What a raw HTTP/1.1 exchange brought back.
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: u16,
+    /// Header lines, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawAnswer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends `head` (the request line and headers, without the blank line) and `body` exactly as
+/// given, bytes a client library would refuse or normalise included, with `Connection: close`,
+/// and reads the whole answer. `None` when no answer came within `within`, or none at all.
+pub async fn raw_request(
+    addr: SocketAddr,
+    head: &[u8],
+    body: &[u8],
+    within: std::time::Duration,
+) -> Option<RawAnswer> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let mut request = head.to_vec();
+        request.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+        request.extend_from_slice(body);
+        stream.write_all(&request).await.ok()?;
+        let mut answer = Vec::new();
+        // A server may close right after answering; what arrived before counts.
+        let _ = stream.read_to_end(&mut answer).await;
+        Some(answer)
+    };
+    let answer = tokio::time::timeout(within, exchange).await.ok()??;
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Some(RawAnswer { status, headers, body: answer[split + 4..].to_vec() })
 }

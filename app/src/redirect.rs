@@ -1,0 +1,200 @@
+//! Where a guest may be sent: the one decision for every navigation target that comes from input
+//! (`next` on check-in and registration, the links that carry it, the server's redirect of the
+//! no-JavaScript flow, the page's own navigation after check-in, and the no-JavaScript error
+//! redirect back to the form's page).
+//!
+//! A prefix check ("starts with one `/`") is not enough: browsers resolve `/\evil.example`,
+//! `/<TAB>/evil.example` or `https:evil.example` to another host (CWE-601). So the target is
+//! resolved exactly as a browser would, by the WHATWG URL parser (the `url` crate), against the
+//! site's own origin, and accepted only when the result is still that origin. The caller then
+//! navigates to the *normalised* result, never to the raw input: it is ASCII, percent-encoded and
+//! free of control characters, so it is also always a valid `Location` header value.
+
+use url::Url;
+
+/// The site's configured public URL (`KEYCARD_PUBLIC_URL`), which the server provides as context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteOrigin(pub Url);
+
+/// The origin targets are resolved against: the page's own in the browser; on the server, the
+/// origin the request was made to (see [`request_origin`]).
+pub fn site_origin() -> Url {
+    #[cfg(feature = "hydrate")]
+    if let Some(origin) =
+        leptos::prelude::window().location().origin().ok().and_then(|o| Url::parse(&o).ok())
+    {
+        return origin;
+    }
+    let public = leptos::prelude::use_context::<SiteOrigin>()
+        .map(|o| o.0)
+        .unwrap_or_else(|| Url::parse("http://localhost").expect("a valid literal"));
+    #[cfg(feature = "ssr")]
+    if let Some(parts) = leptos::prelude::use_context::<http::request::Parts>() {
+        return request_origin(&public, &parts.headers);
+    }
+    public
+}
+
+/// The origin a request was made to: the public URL's scheme with the request's `Host`, so that a
+/// learner on `localhost` and one on `127.0.0.1` are each at home. This only decides whether an
+/// *absolute* URL to this site is accepted; whatever the `Host` says, the answer is a path, so a
+/// forged `Host` can at worst send its own sender to a page of this site.
+#[cfg(feature = "ssr")]
+pub fn request_origin(public: &Url, headers: &http::HeaderMap) -> Url {
+    headers
+        .get(http::header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .and_then(|host| Url::parse(&format!("{}://{host}", public.scheme())).ok())
+        .filter(|url| url.path() == "/" && url.query().is_none() && url.username().is_empty())
+        .unwrap_or_else(|| public.clone())
+}
+
+/// Where a guest goes after check-in when `next` is missing or refused.
+pub const ROOM: &str = "/room";
+
+/// Longest `next` accepted, in bytes once normalised. Longer ones (a 64 KB `next`, say) would
+/// make a `Location` header, and every link that carries them, some browsers and proxies refuse.
+pub const MAX_TARGET_BYTES: usize = 2048;
+
+/// `raw` as a path on `origin` (path, query and fragment, normalised), or `None` when a browser
+/// would take it anywhere else: another host, port or scheme, `javascript:` and every other
+/// scheme, or a result that would itself read as scheme-relative (`//host`).
+///
+/// ```
+/// # use url::Url;
+/// use keycard_app::redirect::local_target;
+/// let site = Url::parse("https://hotel.example").unwrap();
+/// assert_eq!(local_target("/amenities?x=1#gym", &site).as_deref(), Some("/amenities?x=1#gym"));
+/// assert_eq!(local_target("/\\evil.example", &site), None);
+/// assert_eq!(local_target("/\t/evil.example", &site), None);
+/// assert_eq!(local_target("https://hotel.example/room", &site).as_deref(), Some("/room"));
+/// ```
+pub fn local_target(raw: &str, origin: &Url) -> Option<String> {
+    let resolved = origin.join(raw).ok()?;
+    if resolved.origin() != origin.origin() || !resolved.username().is_empty() {
+        return None;
+    }
+    let local = &resolved[url::Position::BeforePath..];
+    // A path that begins `//` (from `/.//host`, say) is scheme-relative once used on its own.
+    let scheme_relative = local.starts_with("//") || local.starts_with("/\\");
+    (!scheme_relative && local.starts_with('/')).then(|| local.to_owned())
+}
+
+/// The page to open after check-in: `next` when [`local_target`] accepts it, else the room.
+/// A `next` that is empty once the URL parser strips its spaces and control characters counts as
+/// none (it would otherwise resolve to the lobby).
+pub fn next_or_room(next: Option<&str>, origin: &Url) -> String {
+    next.filter(|raw| raw.chars().any(|c| c > ' '))
+        .and_then(|raw| local_target(raw, origin))
+        .filter(|target| target.len() <= MAX_TARGET_BYTES)
+        .unwrap_or_else(|| ROOM.to_owned())
+}
+
+/// The first `next` of a raw query string (without its `?`), decoded once, as the browser's
+/// `URLSearchParams.get` does. Not leptos_router's query map: it decodes every value a second
+/// time (`ParamsMap::insert`), so `%252F` would arrive as `/`, and differently on the server
+/// and in the browser.
+pub fn next_param(query: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(name, _)| name == "next")
+        .map(|(_, value)| value.into_owned())
+}
+
+/// `path` with `?next=<target>`, the target percent-encoded as one query value.
+pub fn with_next(path: &str, target: &str) -> String {
+    let encoded: String = url::form_urlencoded::byte_serialize(target.as_bytes()).collect();
+    format!("{path}?next={encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    /// One row of the hostile table, shared with the Playwright test (`end2end/tests/redirects.spec.ts`).
+    #[derive(Deserialize)]
+    struct Row {
+        name: String,
+        next: String,
+        /// Where the guest must land: the room, or the given same-origin path.
+        expect: String,
+    }
+
+    fn rows() -> Vec<Row> {
+        let mut rows: Vec<Row> = serde_json::from_str(include_str!("../hostile-next.json"))
+            .expect("hostile-next.json parses");
+        // Too long for a JSON table. (The Playwright test uses shorter ones that a browser can carry.)
+        rows.push(Row {
+            name: "very long path".into(),
+            next: format!("/{}", "a".repeat(70_000)),
+            expect: ROOM.into(),
+        });
+        rows.push(Row {
+            name: "very long host".into(),
+            next: format!("//{}.example", "a".repeat(5_000)),
+            expect: ROOM.into(),
+        });
+        rows
+    }
+
+    fn site() -> Url {
+        Url::parse("http://127.0.0.1:3000").unwrap()
+    }
+
+    #[test]
+    fn every_hostile_target_stays_on_the_site() {
+        let rows = rows();
+        assert!(rows.len() >= 25, "the table has {} rows", rows.len());
+        for row in &rows {
+            let got = next_or_room(Some(&row.next), &site());
+            assert_eq!(got, row.expect, "{}: {:?}", row.name, row.next);
+            // Whatever it is, a browser resolving it stays here, and it fits in a header.
+            let landed = site().join(&got).unwrap();
+            assert_eq!(landed.origin(), site().origin(), "{}", row.name);
+            assert!(!got.starts_with("//") && got.bytes().all(|b| b.is_ascii_graphic()), "{got:?}");
+        }
+    }
+
+    #[test]
+    fn local_targets_keep_their_path_query_and_fragment() {
+        for (raw, want) in [
+            ("/amenities", "/amenities"),
+            ("/sessions?tab=all#mine", "/sessions?tab=all#mine"),
+            ("sessions", "/sessions"),
+            ("/room/../amenities", "/amenities"),
+            ("http://127.0.0.1:3000/amenities", "/amenities"),
+            ("/caf\u{e9}", "/caf%C3%A9"),
+        ] {
+            assert_eq!(local_target(raw, &site()).as_deref(), Some(want), "{raw:?}");
+        }
+        assert_eq!(next_or_room(None, &site()), ROOM);
+        assert_eq!(next_or_room(Some(""), &site()), ROOM);
+        assert_eq!(next_or_room(Some("/"), &site()), "/");
+    }
+
+    #[test]
+    fn next_is_read_from_the_raw_query_and_decoded_once() {
+        assert_eq!(
+            next_param("next=%2F%252F%252Fevil.example").as_deref(),
+            Some("/%2F%2Fevil.example")
+        );
+        assert_eq!(next_param("a=1&next=/one&next=/two").as_deref(), Some("/one"));
+        assert_eq!(next_param("next=%0A&x").as_deref(), Some("\n"));
+        assert_eq!(next_param("nextx=/a"), None);
+        assert_eq!(next_param("next=%FF").as_deref(), Some("\u{FFFD}"));
+    }
+
+    #[test]
+    fn with_next_encodes_the_whole_target_as_one_value() {
+        assert_eq!(
+            with_next("/login", "/room?a=1&b=2#x"),
+            "/login?next=%2Froom%3Fa%3D1%26b%3D2%23x"
+        );
+        let back: Vec<(String, String)> = url::form_urlencoded::parse(
+            with_next("/login", "/a b&c").split_once('?').unwrap().1.as_bytes(),
+        )
+        .into_owned()
+        .collect();
+        assert_eq!(back, vec![("next".to_owned(), "/a b&c".to_owned())]);
+    }
+}
