@@ -66,7 +66,7 @@ apt_install() {
 # environment of the tools folder. Sets KEYCARD_SCHEMATHESIS.
 setup_fuzz_tools() {
   local venv="$KEYCARD_TOOLS/venv" requirements="$KEYCARD_ROOT/scripts/api-fuzz-requirements.txt"
-  need python3 "install Python 3.10 or newer"
+  command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
   if [ ! -f "$venv/requirements.txt" ] || ! cmp -s "$requirements" "$venv/requirements.txt"; then
     say "installing the API fuzzer (Schemathesis, from PyPI) into $venv"
     if ! python3 -m venv --clear "$venv" >/dev/null 2>&1; then

@@ -152,7 +152,7 @@ test("a stay from check-in to check-out", async ({ page, context, browser, watch
   await expect(page).toHaveURL(/\/login$/);
   await expect(page.getByRole("button", { name: "Check in", exact: true })).toBeVisible();
   await page.goto("/room");
-  await expect(page).toHaveURL(/\/login\?next=\/room$/);
+  await expect(page).toHaveURL(/\/login\?next=%2Froom$/);
   await expectNoTokenInScriptReach(page);
   await shot(page, "08-checked-out");
 });
