@@ -44,9 +44,10 @@ test.beforeAll(async ({ request }) => {
 
 for (const javaScript of [true, false]) {
   test.describe(`JavaScript ${javaScript ? "on" : "off"}`, () => {
-    // One retry: once in 98 (JavaScript on, "https:evil.example"), a check-in's page came back
-    // as the check-in URL itself, checked in, with the non-page CSP; the browser stayed on the
-    // site. Not yet explained: see the closing note of issue 7. A second failure still fails.
+    // One retry: about once in 98 tests, on a different row each time and with JavaScript on or
+    // off, a page after check-in came back with the non-page CSP (`default-src 'none'`), so its
+    // scripts and styles were refused; the browser stayed on the site. Not yet explained: see
+    // the closing note of issues 7 and 13. A second failure still fails.
     test.describe.configure({ retries: 1 });
     for (const row of rows) {
       test(`next = ${row.name}`, async ({ browser, baseURL, watch }) => {
