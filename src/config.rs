@@ -171,13 +171,8 @@ impl Config {
                 problem: "must not exceed KEYCARD_SESSION_ABSOLUTE_SECS".into(),
             });
         }
-        let per_minute = |var: &'static str, default: u32| -> Result<u32, ConfigError> {
-            let value: u32 = parse(var, get(var), default)?;
-            if value == 0 {
-                return Err(ConfigError { var, problem: "must be at least 1".into() });
-            }
-            Ok(value)
-        };
+        // A count of 0 would switch the thing off (or stop the server serving): refused.
+        let per_minute = |var: &'static str, default: u32| at_least_one(var, get(var), default);
         let rate_limits = RateLimits {
             login_per_account_per_minute: per_minute("KEYCARD_LOGIN_PER_ACCOUNT_PER_MINUTE", 10)?,
             login_per_address_per_minute: per_minute("KEYCARD_LOGIN_PER_ADDRESS_PER_MINUTE", 30)?,
@@ -187,18 +182,12 @@ impl Config {
             )?,
         };
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let at_least_one = |var: &'static str, default: usize| -> Result<usize, ConfigError> {
-            let value: usize = parse(var, get(var), default)?;
-            if value == 0 {
-                return Err(ConfigError { var, problem: "must be at least 1".into() });
-            }
-            Ok(value)
-        };
-        let hash_concurrency = at_least_one("KEYCARD_HASH_CONCURRENCY", cores)?;
+        let count = |var: &'static str, default: usize| at_least_one(var, get(var), default);
+        let hash_concurrency = count("KEYCARD_HASH_CONCURRENCY", cores)?;
         let limits = ServerLimits {
             header_read_timeout: secs("KEYCARD_HEADER_READ_TIMEOUT_SECS", 10)?,
             request_timeout: secs("KEYCARD_REQUEST_TIMEOUT_SECS", 15)?,
-            max_connections: at_least_one("KEYCARD_MAX_CONNECTIONS", 1024)?,
+            max_connections: count("KEYCARD_MAX_CONNECTIONS", 1024)?,
         };
         let public_url = match get("KEYCARD_PUBLIC_URL") {
             Some(raw) => origin("KEYCARD_PUBLIC_URL", &raw)?,
@@ -276,6 +265,19 @@ fn origin(var: &'static str, raw: &str) -> Result<url::Url, ConfigError> {
 /// `https://host[:port]`, as browsers send it in `Origin`.
 fn origin_string(url: &url::Url) -> String {
     url.origin().ascii_serialization()
+}
+
+/// [`parse`] for a count that must not be 0.
+fn at_least_one<T>(var: &'static str, raw: Option<String>, default: T) -> Result<T, ConfigError>
+where
+    T: FromStr + Default + PartialEq,
+    T::Err: std::fmt::Display,
+{
+    let value = parse(var, raw, default)?;
+    if value == T::default() {
+        return Err(ConfigError { var, problem: "must be at least 1".into() });
+    }
+    Ok(value)
 }
 
 fn parse<T: FromStr>(var: &'static str, raw: Option<String>, default: T) -> Result<T, ConfigError>
