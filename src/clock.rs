@@ -39,6 +39,17 @@ impl Clock {
         }
     }
 
+    /// The current time in milliseconds (a manual clock's whole seconds, times 1000).
+    pub fn now_millis(&self) -> i64 {
+        match &self.0 {
+            ClockKind::System => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or_default(),
+            ClockKind::Manual(t) => t.load(Ordering::SeqCst) * 1000,
+        }
+    }
+
     /// Moves a manual clock forward; a no-op on the system clock.
     pub fn advance(&self, seconds: i64) {
         if let ClockKind::Manual(t) = &self.0 {

@@ -65,8 +65,14 @@ pub struct Config {
     pub addr: SocketAddr,
     /// `KEYCARD_DATA_DIR`: the folder for the SQLite database and development keys. Default `data`.
     pub data_dir: PathBuf,
-    /// `KEYCARD_DATABASE_URL`: default `sqlite://<data_dir>/keycard.db`.
+    /// `KEYCARD_DATABASE_URL`: `sqlite://PATH` (default `sqlite://<data_dir>/keycard.db`) or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB` for several instances on one database.
     pub database_url: String,
+    /// `KEYCARD_DATABASE_POOL_SIZE`: connections each instance keeps. Default 8.
+    pub database_pool_size: u32,
+    /// `KEYCARD_DATABASE_TIMEOUT_SECS`: how long a request waits for a database connection
+    /// before it gets `503 unavailable`. Default 5 s, below the request timeout.
+    pub database_timeout: Duration,
     /// `KEYCARD_KEYS_FILE`: the signing key ring. Default `<data_dir>/signing-keys.json`.
     pub keys_file: PathBuf,
     /// `KEYCARD_PUBLIC_URL`: the origin browsers use to reach the site (scheme, host and port
@@ -140,13 +146,27 @@ impl Config {
         let data_dir = PathBuf::from(get("KEYCARD_DATA_DIR").unwrap_or_else(|| "data".into()));
         let database_url = get("KEYCARD_DATABASE_URL")
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("keycard.db").display()));
-        if !database_url.starts_with("sqlite:") {
+        let postgres =
+            database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
+        if !database_url.starts_with("sqlite:") && !postgres {
             let scheme = database_url.split_once(':').map_or("", |(s, _)| s);
             return Err(ConfigError {
                 var: "KEYCARD_DATABASE_URL",
                 problem: format!(
-                    "unsupported database {scheme:?}; expected sqlite://PATH or sqlite::memory:"
+                    "unsupported database {scheme:?}; expected sqlite://PATH, sqlite::memory: or \
+                     postgres://USER:PASSWORD@HOST:PORT/DB"
                 ),
+            });
+        }
+        // PostgreSQL is the road to several instances, and instances that each default their
+        // issuer to their own address refuse each other's key cards: one public URL for all.
+        if postgres && get("KEYCARD_PUBLIC_URL").is_none() && get("KEYCARD_ISSUER").is_none() {
+            return Err(ConfigError {
+                var: "KEYCARD_PUBLIC_URL",
+                problem: "required with a PostgreSQL database: give every instance the same \
+                          public URL (the address browsers use, e.g. the load balancer's), so \
+                          they all issue and accept the same key cards"
+                    .into(),
             });
         }
         let keys_file = get("KEYCARD_KEYS_FILE")
@@ -184,6 +204,9 @@ impl Config {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let count = |var: &'static str, default: usize| at_least_one(var, get(var), default);
         let hash_concurrency = count("KEYCARD_HASH_CONCURRENCY", cores)?;
+        let database_pool_size =
+            at_least_one("KEYCARD_DATABASE_POOL_SIZE", get("KEYCARD_DATABASE_POOL_SIZE"), 8u32)?;
+        let database_timeout = secs("KEYCARD_DATABASE_TIMEOUT_SECS", 5)?;
         let limits = ServerLimits {
             header_read_timeout: secs("KEYCARD_HEADER_READ_TIMEOUT_SECS", 10)?,
             request_timeout: secs("KEYCARD_REQUEST_TIMEOUT_SECS", 15)?,
@@ -214,6 +237,8 @@ impl Config {
             client_id: get("KEYCARD_CLIENT_ID").unwrap_or_else(|| "keycard-web".into()),
             data_dir,
             database_url,
+            database_pool_size,
+            database_timeout,
             keys_file,
             lifetimes,
             rate_limits,
@@ -232,6 +257,15 @@ impl Config {
             hsts_max_age: Duration::from_secs(hsts_max_age),
             limits,
         })
+    }
+
+    /// How to reach the database.
+    pub fn database(&self) -> crate::storage::DatabaseOptions {
+        crate::storage::DatabaseOptions {
+            url: self.database_url.clone(),
+            max_connections: self.database_pool_size,
+            acquire_timeout: self.database_timeout,
+        }
     }
 
     /// Development defaults with every path under `data_dir`: the starting point for tests.
@@ -346,8 +380,7 @@ mod tests {
     #[test]
     fn settings_it_cannot_honour_stop_start_up() {
         for (var, value) in [
-            ("KEYCARD_DATABASE_URL", "postgres://keycard@db.example/keycard"),
-            ("KEYCARD_DATABASE_URL", "mysql://db.example/keycard"),
+            ("KEYCARD_DATABASE_URL", "mysql://keycard:hunter2@db.example/keycard"),
             ("KEYCARD_DATABASE_URL", "data/keycard.db"),
             ("KEYCARD_ADDR", "localhost"),
             ("KEYCARD_ADDR", "127.0.0.1:99999"),
@@ -391,6 +424,32 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.issuer, "urn:keycard");
+    }
+
+    #[test]
+    fn postgres_needs_one_public_url_for_every_instance() {
+        let url = ("KEYCARD_DATABASE_URL", "postgres://keycard:hunter2@127.0.0.1:5432/keycard");
+        let err = config(&[url]).unwrap_err();
+        assert_eq!(err.var, "KEYCARD_PUBLIC_URL");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let c = config(&[url, ("KEYCARD_PUBLIC_URL", "http://127.0.0.1:8080")]).unwrap();
+        assert_eq!(c.issuer, "http://127.0.0.1:8080");
+        assert_eq!(c.database().url, url.1);
+        assert_eq!(c.database().max_connections, 8);
+        let c = config(&[
+            ("KEYCARD_DATABASE_URL", "postgresql://db.example/keycard"),
+            ("KEYCARD_ISSUER", "urn:keycard"),
+            ("KEYCARD_DATABASE_POOL_SIZE", "20"),
+            ("KEYCARD_DATABASE_TIMEOUT_SECS", "2"),
+        ])
+        .unwrap();
+        assert_eq!(c.database().max_connections, 20);
+        assert_eq!(c.database().acquire_timeout, Duration::from_secs(2));
+        for (var, value) in
+            [("KEYCARD_DATABASE_POOL_SIZE", "0"), ("KEYCARD_DATABASE_TIMEOUT_SECS", "0")]
+        {
+            assert_eq!(config(&[(var, value)]).unwrap_err().var, var);
+        }
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub enum AuthError {
     SessionNotFound,
     #[error("the demo controls are turned off")]
     DemoDisabled,
+    /// The database is unreachable or not answering in time; a retry shortly may work.
+    #[error("the hotel's records are unavailable for a moment; try again shortly")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -42,6 +45,7 @@ impl From<crate::storage::StoreError> for AuthError {
     fn from(e: crate::storage::StoreError) -> Self {
         match e {
             crate::storage::StoreError::UsernameTaken => Self::UsernameTaken,
+            crate::storage::StoreError::Unavailable(e) => Self::Unavailable(e.to_string()),
             other => Self::Internal(other.to_string()),
         }
     }

@@ -26,16 +26,19 @@ use crate::clock::{Clock, Timestamp};
 use crate::config::{Config, Lifetimes, Mode};
 use crate::confirmation::{self, ConfirmationClaims};
 use crate::error::AuthError;
-use crate::jwt::random_id;
+use crate::jwt::{random_id, TokenError};
 use crate::key_card::{self, KeyCardClaims, KeyCardRequest};
 use crate::keys::{Jwks, KeyError, KeyRing, KeySet};
 use crate::passwords::{self, Passwords, Verdict};
-use crate::storage::sqlite::SqliteStore;
 use crate::storage::{
-    EventKind, GuestRecord, NewEvent, Rotation, SessionChange, SessionEvent, SessionRecord,
-    SessionUpdate, Store, StoreError,
+    self, Attempt, EventKind, GuestRecord, IssuerConflict, NewEvent, Rotation, SessionChange,
+    SessionEvent, SessionRecord, SessionUpdate, StolenCopy, Store, StoreError,
 };
-use crate::throttle::Throttle;
+use crate::throttle::{RetryAfter, Throttle};
+
+/// An instance unseen for this long is taken for dead: its issuer no longer blocks a start-up.
+/// Three missed heartbeats of the server's 10 s housekeeping.
+pub const INSTANCE_LIVENESS_SECS: i64 = 30;
 
 /// Where a request came from, for rate limits and the bookings list.
 #[derive(Clone, Debug, Default)]
@@ -126,6 +129,13 @@ pub enum StartError {
     Keys(#[from] KeyError),
     #[error("KEYCARD_DATABASE_URL: {0}")]
     Store(#[from] StoreError),
+    #[error(
+        "KEYCARD_PUBLIC_URL: another instance on this database ({}) issues key cards as {:?}, \
+         this one would issue them as {ours:?}, and each would refuse the other's; give every \
+         instance the same KEYCARD_PUBLIC_URL (or KEYCARD_ISSUER)",
+        .theirs.instance, .theirs.issuer
+    )]
+    IssuerConflict { theirs: IssuerConflict, ours: String },
 }
 
 /// The auth core's entry point. Cheap to clone.
@@ -135,15 +145,14 @@ pub struct FrontDesk {
 }
 
 struct Inner {
+    /// This process's name on the database's roll of instances.
+    instance: String,
     store: Arc<dyn Store>,
     keys: KeyRing,
     passwords: Passwords,
     throttle: Throttle,
     clock: Clock,
     policy: Policy,
-    /// Demo controls only: booking confirmations a "thief" copied, by session id. Kept on the
-    /// server so the raw token never reaches the page.
-    stolen: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// What happened when the demo thief showed the copied confirmation.
@@ -167,17 +176,44 @@ enum Visit {
 }
 
 impl FrontDesk {
-    /// Opens the SQLite store and the key ring named by `config`.
+    /// Opens the store (SQLite or PostgreSQL, by the URL) and the key ring named by `config`,
+    /// and joins the database's roll of instances ([`FrontDesk::join`]).
     pub async fn open(config: &Config) -> Result<Self, StartError> {
-        let store = SqliteStore::connect(&config.database_url).await?;
+        let store = storage::open(&config.database()).await?;
         let keys = KeyRing::open(&config.keys_file, config.mode)?;
-        Ok(Self::new(config, Arc::new(store), keys, Clock::system()))
+        let desk = Self::new(config, store, keys, Clock::system());
+        desk.join().await?;
+        Ok(desk)
+    }
+
+    /// Adds this instance to the database's roll, or refuses to start when a live instance
+    /// (seen in the last [`INSTANCE_LIVENESS_SECS`]) issues as someone else: the two would refuse
+    /// each other's key cards and confirmations, which behind a load balancer looks like random
+    /// sign-outs. An instance that stopped long ago does not count, so changing the public URL
+    /// of a stopped hotel is fine.
+    pub async fn join(&self) -> Result<(), StartError> {
+        let now = self.now();
+        let issuer = &self.inner.policy.issuer;
+        let live_since = now - INSTANCE_LIVENESS_SECS;
+        match self.inner.store.join(&self.inner.instance, issuer, now, live_since).await? {
+            None => Ok(()),
+            Some(theirs) => Err(StartError::IssuerConflict { theirs, ours: issuer.clone() }),
+        }
+    }
+
+    /// Takes this instance off the roll (on a clean shutdown), so a restart on a new public URL
+    /// need not wait for it to be forgotten.
+    pub async fn leave(&self) {
+        if let Err(e) = self.inner.store.leave(&self.inner.instance).await {
+            tracing::warn!(error = %e, "could not leave the roll of instances");
+        }
     }
 
     /// Assembles a front desk from its parts (tests pass a manual clock).
     pub fn new(config: &Config, store: Arc<dyn Store>, keys: KeyRing, clock: Clock) -> Self {
         Self {
             inner: Arc::new(Inner {
+                instance: random_id(),
                 store,
                 keys,
                 passwords: Passwords::new(config.hash_concurrency),
@@ -191,7 +227,6 @@ impl FrontDesk {
                     lifetimes: config.lifetimes.clone(),
                     demo_controls: config.demo_controls,
                 },
-                stolen: Default::default(),
             }),
         }
     }
@@ -209,6 +244,19 @@ impl FrontDesk {
         self.inner.keys.current().jwks()
     }
 
+    /// The public keys, for a resource server about to check `token`: when the token names a key
+    /// this instance has not loaded yet, the key file is looked at first
+    /// ([`KeyRing::reload_for_unknown_kid`]), as a resource server refetches the JWKS.
+    pub fn jwks_for(&self, token: &str) -> Jwks {
+        let jwks = self.jwks();
+        let unknown =
+            key_card::kid(token).is_some_and(|kid| jwks.keys.iter().all(|k| k.kid != kid));
+        if unknown && self.inner.keys.reload_for_unknown_kid(self.inner.policy.mode) {
+            return self.jwks();
+        }
+        jwks
+    }
+
     /// The key ring, for resource servers that verify with public keys only.
     pub fn keys(&self) -> &KeyRing {
         &self.inner.keys
@@ -219,12 +267,43 @@ impl FrontDesk {
         Ok(self.inner.store.ping().await?)
     }
 
-    /// Periodic upkeep: picks up a rotated key file and trims idle rate-limit state.
-    pub fn housekeeping(&self) {
+    /// Periodic upkeep: picks up a rotated key file (so one `rotate-keys` reaches every instance
+    /// within one period), trims idle rate-limit state, and answers the roll call of instances.
+    pub async fn housekeeping(&self) {
         if let Err(e) = self.inner.keys.reload_if_changed(self.inner.policy.mode) {
             tracing::error!(error = %e, "could not reload the signing keys; keeping the old ones");
         }
         self.inner.throttle.forget_idle();
+        let (now, store) = (self.now(), &self.inner.store);
+        if let Err(e) = store.forget_login_attempts(self.inner.clock.now_millis()).await {
+            tracing::warn!(error = %e, "could not trim the check-in throttle");
+        }
+        let issuer = &self.inner.policy.issuer;
+        let live_since = now - INSTANCE_LIVENESS_SECS;
+        let forget_before = now - 24 * 3600;
+        match store.heartbeat(&self.inner.instance, issuer, now, live_since, forget_before).await {
+            Ok(None) => {}
+            Ok(Some(theirs)) => tracing::error!(
+                other_instance = %theirs.instance,
+                other_issuer = %theirs.issuer,
+                our_issuer = %issuer,
+                "another live instance issues key cards as someone else; each refuses the \
+                 other's: give every instance the same KEYCARD_PUBLIC_URL"
+            ),
+            Err(e) => tracing::warn!(error = %e, "roll call of instances failed"),
+        }
+    }
+
+    /// One check-in or registration attempt: the per-address limit of this instance, then the
+    /// per-account limit of the whole cluster (in the database).
+    async fn throttle_login(&self, account: &str, client: &ClientInfo) -> Result<(), AuthError> {
+        let throttle = &self.inner.throttle;
+        throttle.login_from(client.address).map_err(AuthError::TooManyRequests)?;
+        let step = throttle.per_account(self.inner.clock.now_millis());
+        match self.inner.store.take_login_attempt(&account.to_lowercase(), step).await? {
+            Attempt::Allowed => Ok(()),
+            Attempt::Refused(wait) => Err(AuthError::TooManyRequests(RetryAfter(wait))),
+        }
     }
 
     /// Registers a guest and checks them in.
@@ -237,7 +316,7 @@ impl FrontDesk {
     ) -> Result<Issued, AuthError> {
         check_username(username)?;
         passwords::check_policy(username, password)?;
-        self.inner.throttle.login(username, client.address).map_err(AuthError::TooManyRequests)?;
+        self.throttle_login(username, client).await?;
         let hash = self.inner.passwords.hash(password).await?;
         let guest = GuestRecord {
             id: random_id(),
@@ -262,7 +341,7 @@ impl FrontDesk {
         let plausible =
             check_username(username).is_ok() && password.chars().count() <= passwords::MAX_LEN;
         let account = if plausible { username } else { "" };
-        self.inner.throttle.login(account, client.address).map_err(AuthError::TooManyRequests)?;
+        self.throttle_login(account, client).await?;
         let guest =
             if plausible { self.inner.store.guest_by_username(username).await? } else { None };
         let verdict = self
@@ -292,14 +371,16 @@ impl FrontDesk {
         client: &ClientInfo,
     ) -> Result<Issued, AuthError> {
         self.inner.throttle.refresh(client.address).map_err(AuthError::TooManyRequests)?;
-        let keys = self.inner.keys.current();
-        let claims = confirmation::verify(
-            confirmation,
-            keys.public(),
-            &self.inner.policy.issuer,
-            &self.inner.clock,
-        )
-        .map_err(AuthError::Confirmation)?;
+        let (claims, keys) = self
+            .with_keys(|keys| {
+                confirmation::verify(
+                    confirmation,
+                    keys.public(),
+                    &self.inner.policy.issuer,
+                    &self.inner.clock,
+                )
+            })
+            .map_err(AuthError::Confirmation)?;
         let presented = confirmation::hash_id(&claims.jti);
         let now = self.now();
         let lifetimes = &self.inner.policy.lifetimes;
@@ -372,16 +453,37 @@ impl FrontDesk {
     /// Checks a key card with the public keys only: no database, so a revoked booking's key
     /// cards keep working until they expire. Fit for plain reads.
     pub fn verify_key_card(&self, key_card: &str) -> Result<KeyCardClaims, AuthError> {
-        let keys = self.inner.keys.current();
         let policy = &self.inner.policy;
-        key_card::verify(
-            key_card,
-            keys.public(),
-            &policy.issuer,
-            &policy.audience,
-            &self.inner.clock,
-        )
+        self.with_keys(|keys| {
+            key_card::verify(
+                key_card,
+                keys.public(),
+                &policy.issuer,
+                &policy.audience,
+                &self.inner.clock,
+            )
+        })
+        .map(|(claims, _)| claims)
         .map_err(AuthError::KeyCard)
+    }
+
+    /// Runs `verify` with the keys in force. A token signed with a key this instance has not
+    /// loaded yet (another instance picked up a rotation first) gets one look at the key file
+    /// ([`KeyRing::reload_for_unknown_kid`]) before it is refused. Hands back the keys used.
+    fn with_keys<T>(
+        &self,
+        verify: impl Fn(&KeySet) -> Result<T, TokenError>,
+    ) -> Result<(T, Arc<KeySet>), TokenError> {
+        let keys = self.inner.keys.current();
+        match verify(&keys) {
+            Err(TokenError::UnknownKey)
+                if self.inner.keys.reload_for_unknown_kid(self.inner.policy.mode) =>
+            {
+                let keys = self.inner.keys.current();
+                verify(&keys).map(|claims| (claims, keys))
+            }
+            other => other.map(|claims| (claims, keys)),
+        }
     }
 
     /// [`verify_key_card`](Self::verify_key_card), then checks the booking is still active, so
@@ -502,11 +604,10 @@ impl FrontDesk {
     /// Demo: a thief copies the booking's current confirmation. The copy stays on the server.
     pub async fn demo_steal(&self, key_card: &str) -> Result<i64, AuthError> {
         self.demo_allowed()?;
-        let (claims, record) = self.active_booking(key_card).await?;
-        let keys = self.inner.keys.current();
-        let copy =
-            confirmation::sign(&keys, &current_confirmation(&keys, &record, &self.inner.policy));
-        self.stolen().insert(claims.sid, copy);
+        // The copy is kept on the server (in the database, so whichever instance the thief's
+        // visit reaches can show it), never handed to the page.
+        let (_, record) = self.active_booking(key_card).await?;
+        self.inner.store.keep_stolen(&StolenCopy::of(&record)).await?;
         Ok(record.generation)
     }
 
@@ -515,11 +616,17 @@ impl FrontDesk {
         self.demo_allowed()?;
         // Stateless on purpose: the guest's own booking may already be cancelled.
         let claims = self.verify_key_card(key_card)?;
-        let copy = self.stolen().get(&claims.sid).cloned().ok_or(AuthError::SessionNotFound)?;
+        let store = &self.inner.store;
+        let stolen = store.stolen(&claims.sid).await?.ok_or(AuthError::SessionNotFound)?;
+        let record = store.session(&claims.sid).await?.ok_or(AuthError::SessionNotFound)?;
+        let keys = self.inner.keys.current();
+        let copy = current_confirmation(&keys, &stolen.as_of(&record), &self.inner.policy);
         let thief = ClientInfo { address: None, user_agent: Some("the thief".into()) };
-        match self.refresh(&copy, &thief).await {
-            Ok(issued) => {
-                self.stolen().insert(claims.sid, issued.confirmation);
+        match self.refresh(&confirmation::sign(&keys, &copy), &thief).await {
+            Ok(_) => {
+                // The thief now holds the booking's newest confirmation.
+                let record = store.session(&claims.sid).await?.ok_or(AuthError::SessionNotFound)?;
+                store.keep_stolen(&StolenCopy::of(&record)).await?;
                 Ok(ThiefOutcome::GotIn)
             }
             Err(AuthError::ReuseDetected) => Ok(ThiefOutcome::Caught),
@@ -548,10 +655,6 @@ impl FrontDesk {
         } else {
             Err(AuthError::DemoDisabled)
         }
-    }
-
-    fn stolen(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, String>> {
-        self.inner.stolen.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn start_session(

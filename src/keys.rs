@@ -227,6 +227,8 @@ impl KeySet {
 pub struct KeyRing {
     path: PathBuf,
     inner: Arc<RwLock<Loaded>>,
+    /// When [`KeyRing::reload_for_unknown_kid`] last looked at the file (Unix seconds).
+    unknown_kid_check: Arc<std::sync::atomic::AtomicU64>,
 }
 
 struct Loaded {
@@ -242,20 +244,46 @@ impl KeyRing {
             if mode == Mode::Production {
                 return Err(KeyError::Missing { path });
             }
-            rotate(&path, mode)?;
-            tracing::info!(path = %path.display(), "created development signing keys");
+            // Several instances may start at once on one shared folder: the first to create the
+            // ring wins and the others load it, so they all sign with the same keys.
+            if write_file(&path, &new_ring(mode)?.0, Write::IfMissing)? {
+                tracing::info!(path = %path.display(), "created development signing keys");
+            }
         }
         let (file, modified) = read_file(&path, mode)?;
         if mode == Mode::Production && file.generated_for != "production" {
             return Err(KeyError::DevelopmentKeysInProduction { path });
         }
         let set = Arc::new(KeySet::from_file(&path, file)?);
-        Ok(Self { path, inner: Arc::new(RwLock::new(Loaded { modified, set })) })
+        Ok(Self {
+            path,
+            inner: Arc::new(RwLock::new(Loaded { modified, set })),
+            unknown_kid_check: Default::default(),
+        })
     }
 
     /// The keys in force now.
     pub fn current(&self) -> Arc<KeySet> {
         self.inner.read().unwrap_or_else(|e| e.into_inner()).set.clone()
+    }
+
+    /// For a token whose `kid` this ring does not know: re-reads the file if it changed, at most
+    /// once a second (so forged `kid`s cannot cost a file read each). Another instance may have
+    /// picked up a `rotate-keys` before this one's periodic reload; its key cards are then
+    /// accepted here at once instead of after the next reload. Returns whether the ring changed.
+    pub fn reload_for_unknown_kid(&self, mode: Mode) -> bool {
+        use std::sync::atomic::Ordering;
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        if self.unknown_kid_check.swap(now, Ordering::Relaxed) == now {
+            return false;
+        }
+        self.reload_if_changed(mode).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "could not reload the signing keys; keeping the old ones");
+            false
+        })
     }
 
     /// Re-reads the file if it changed since the last load. A broken file keeps the old ring.
@@ -274,33 +302,44 @@ impl KeyRing {
 /// Adds a new current key to the ring at `path` (creating it if needed), keeps the previous
 /// current key for verification and retires the rest. Returns the new `kid`.
 pub fn rotate(path: &Path, mode: Mode) -> Result<String, KeyError> {
-    let mut file = if path.exists() {
-        read_file(path, mode)?.0
-    } else {
-        let mut secret = [0u8; 32];
-        OsRng.fill_bytes(&mut secret);
-        KeyFile {
-            generated_for: mode_name(mode).into(),
-            confirmation_secret: URL_SAFE_NO_PAD.encode(secret),
-            keys: Vec::new(),
-        }
+    if !path.exists() {
+        let (file, kid) = new_ring(mode)?;
+        write_file(path, &file, Write::Replace)?;
+        return Ok(kid);
+    }
+    let mut file = read_file(path, mode)?.0;
+    let (key, kid) = new_key(path)?;
+    file.keys.insert(0, key);
+    file.keys.truncate(2);
+    write_file(path, &file, Write::Replace)?;
+    Ok(kid)
+}
+
+/// A ring with a fresh confirmation secret and one key, and that key's `kid`.
+fn new_ring(mode: Mode) -> Result<(KeyFile, String), KeyError> {
+    let mut secret = [0u8; 32];
+    OsRng.fill_bytes(&mut secret);
+    let (key, kid) = new_key(Path::new(""))?;
+    let file = KeyFile {
+        generated_for: mode_name(mode).into(),
+        confirmation_secret: URL_SAFE_NO_PAD.encode(secret),
+        keys: vec![key],
     };
+    Ok((file, kid))
+}
+
+fn new_key(path: &Path) -> Result<(StoredKey, String), KeyError> {
     let signing = SigningKey::generate(&mut OsRng);
     let der = signing
         .to_pkcs8_der()
         .map_err(|e| KeyError::Invalid { path: path.to_owned(), problem: e.to_string() })?;
     let kid = thumbprint(&URL_SAFE_NO_PAD.encode(signing.verifying_key().to_bytes()));
-    file.keys.insert(
-        0,
-        StoredKey {
-            kid: kid.clone(),
-            created_at: crate::Clock::system().now(),
-            private_key_pkcs8: STANDARD.encode(der.as_bytes()),
-        },
-    );
-    file.keys.truncate(2);
-    write_file(path, &file)?;
-    Ok(kid)
+    let key = StoredKey {
+        kid: kid.clone(),
+        created_at: crate::Clock::system().now(),
+        private_key_pkcs8: STANDARD.encode(der.as_bytes()),
+    };
+    Ok((key, kid))
 }
 
 fn mode_name(mode: Mode) -> &'static str {
@@ -337,14 +376,24 @@ fn read_file(path: &Path, mode: Mode) -> Result<(KeyFile, Option<SystemTime>), K
     Ok((file, meta.modified().ok()))
 }
 
-/// Writes through a temporary file and a rename, so a reader never sees half a ring, with mode
-/// 0600 from the first byte.
-fn write_file(path: &Path, file: &KeyFile) -> Result<(), KeyError> {
+/// How [`write_file`] treats a file already at the path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Write {
+    Replace,
+    IfMissing,
+}
+
+/// Writes through a temporary file (named for this writer, so two writers never share one) and
+/// a rename, so a reader never sees half a ring, with mode 0600 from the first byte. With
+/// [`Write::IfMissing`] a hard link instead of the rename keeps a ring another process wrote
+/// first; returns whether this call wrote the file.
+fn write_file(path: &Path, file: &KeyFile, how: Write) -> Result<bool, KeyError> {
     let io = |source| KeyError::Io { path: path.to_owned(), source };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let tmp = path.with_extension("json.tmp");
+    let tmp =
+        path.with_extension(format!("json.{}.{:08x}.tmp", std::process::id(), OsRng.next_u32()));
     let _ = std::fs::remove_file(&tmp);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -360,7 +409,18 @@ fn write_file(path: &Path, file: &KeyFile) -> Result<(), KeyError> {
         out.write_all(&json).map_err(io)?;
         out.sync_all().map_err(io)?;
     }
-    std::fs::rename(&tmp, path).map_err(io)
+    match how {
+        Write::Replace => std::fs::rename(&tmp, path).map_err(io).map(|()| true),
+        Write::IfMissing => {
+            let linked = std::fs::hard_link(&tmp, path);
+            let _ = std::fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(io(e)),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -430,6 +490,27 @@ mod tests {
         assert!(ring.reload_if_changed(Mode::Development).unwrap());
         assert_eq!(ring.current().current_kid(), after);
         assert_ne!(before, after);
+    }
+
+    #[test]
+    fn instances_starting_together_share_one_development_ring() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let kids: Vec<String> = std::thread::scope(|s| {
+            let starts: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        let ring = KeyRing::open(&path, Mode::Development).unwrap();
+                        let set = ring.current();
+                        format!("{} {}", set.current_kid(), set.derive_id(b"s", "id", 1))
+                    })
+                })
+                .collect();
+            starts.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        assert!(kids.iter().all(|k| k == &kids[0]), "{kids:?}");
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary files left behind");
     }
 
     #[test]

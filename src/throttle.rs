@@ -1,6 +1,13 @@
-//! Throttling of check-in and the front desk, per client address and per account, with the
-//! `governor` crate's GCRA limiter: each key gets a burst of N and regains one attempt every
-//! 60/N seconds.
+//! Throttling of check-in and the front desk. Both limits use GCRA (the generic cell rate
+//! algorithm): each key gets a burst of N and regains one attempt every 60/N seconds.
+//!
+//! - Per client address (check-in and front desk): in this process's memory, with the `governor`
+//!   crate. Behind a load balancer each instance counts the addresses it sees, so N instances
+//!   allow up to N times the limit from one address; that is the price of not touching the
+//!   database for every front-desk visit, and these limits only blunt floods.
+//! - Per account (check-in): in the database ([`crate::storage::Store::take_login_attempt`]), so
+//!   the budget is the cluster's, not each instance's: password guessing against one account is
+//!   what this limit exists to stop, and spreading guesses over instances must not multiply it.
 
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -11,6 +18,7 @@ use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::RateLimits;
+use crate::storage::Gcra;
 
 /// How long to wait before trying again (becomes the `Retry-After` header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +33,7 @@ impl RetryAfter {
 
 /// The limiters the front desk consults.
 pub struct Throttle {
-    login_per_account: DefaultKeyedRateLimiter<String>,
+    login_per_account_per_minute: u32,
     login_per_address: DefaultKeyedRateLimiter<IpAddr>,
     refresh_per_address: DefaultKeyedRateLimiter<IpAddr>,
     clock: DefaultClock,
@@ -38,19 +46,30 @@ fn per_minute<K: Hash + Eq + Clone>(n: u32) -> DefaultKeyedRateLimiter<K> {
 impl Throttle {
     pub fn new(limits: &RateLimits) -> Self {
         Self {
-            login_per_account: per_minute(limits.login_per_account_per_minute),
+            login_per_account_per_minute: limits.login_per_account_per_minute.max(1),
             login_per_address: per_minute(limits.login_per_address_per_minute),
             refresh_per_address: per_minute(limits.refresh_per_address_per_minute),
             clock: DefaultClock::default(),
         }
     }
 
-    /// One check-in or registration attempt for `account` from `address`.
-    pub fn login(&self, account: &str, address: Option<IpAddr>) -> Result<(), RetryAfter> {
-        if let Some(address) = address {
-            self.check(&self.login_per_address, &address)?;
+    /// One check-in or registration attempt from `address` (the per-account part is the
+    /// store's: see [`Throttle::per_account`]).
+    pub fn login_from(&self, address: Option<IpAddr>) -> Result<(), RetryAfter> {
+        match address {
+            Some(address) => self.check(&self.login_per_address, &address),
+            None => Ok(()),
         }
-        self.check(&self.login_per_account, &account.to_lowercase())
+    }
+
+    /// The per-account limit as the store's GCRA step at `now_ms`.
+    pub fn per_account(&self, now_ms: i64) -> Gcra {
+        let window_ms = 60_000;
+        Gcra {
+            now_ms,
+            interval_ms: window_ms / i64::from(self.login_per_account_per_minute),
+            window_ms,
+        }
     }
 
     /// One front-desk visit from `address`.
@@ -63,7 +82,6 @@ impl Throttle {
 
     /// Drops the state of keys that are back to a full burst, so memory stays bounded.
     pub fn forget_idle(&self) {
-        self.login_per_account.retain_recent();
         self.login_per_address.retain_recent();
         self.refresh_per_address.retain_recent();
     }
@@ -84,7 +102,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_account_and_address_has_its_own_budget() {
+    fn each_address_has_its_own_budget_and_accounts_get_a_gcra_step() {
         let t = Throttle::new(&RateLimits {
             login_per_account_per_minute: 2,
             login_per_address_per_minute: 3,
@@ -92,14 +110,16 @@ mod tests {
         });
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
-        assert!(t.login("ann", Some(a)).is_ok());
-        assert!(t.login("ANN", Some(b)).is_ok());
-        let wait = t.login("ann", Some(b)).unwrap_err();
-        assert!((1..=30).contains(&wait.secs()), "{wait:?}");
-        assert!(t.login("bob", Some(a)).is_ok());
-        // Address a has now made 2 of its 3 attempts.
-        assert!(t.login("cat", Some(a)).is_ok());
-        assert!(t.login("dan", Some(a)).is_err());
+        for _ in 0..3 {
+            assert!(t.login_from(Some(a)).is_ok());
+        }
+        let wait = t.login_from(Some(a)).unwrap_err();
+        assert!((1..=20).contains(&wait.secs()), "{wait:?}");
+        assert!(t.login_from(Some(b)).is_ok());
+        assert!(t.login_from(None).is_ok());
+        // 2 per minute per account: one attempt every 30 s, a burst of 2.
+        let g = t.per_account(1_000);
+        assert_eq!((g.interval_ms, g.window_ms), (30_000, 60_000));
         assert!(t.refresh(Some(a)).is_ok());
         assert!(t.refresh(Some(a)).is_err());
         assert!(t.refresh(Some(b)).is_ok());

@@ -1,9 +1,14 @@
 //! Load run of the front desk: many bookings rotating their confirmations at once, over real
-//! HTTP on loopback, against the real app on a temporary SQLite database.
+//! HTTP on loopback, against the real app.
 //!
-//! `cargo run --release -p keycard-server --example refresh_load -- [workers] [seconds]`
-//! (defaults: 32 workers, 10 seconds). Each worker owns one booking and refreshes it in a loop,
-//! and every 10th round a second request races it with the same confirmation (two tabs).
+//! `cargo run --release -p keycard-server --example refresh_load -- [workers] [seconds] [instances]`
+//! (defaults: 32 workers, 10 seconds, 1 instance). Each worker owns one booking and refreshes it
+//! in a loop, and every 10th round a second request races it with the same confirmation (two
+//! tabs). The database is a temporary SQLite one, or the PostgreSQL server that
+//! `KEYCARD_LOAD_DATABASE_URL` names (a fresh database is created on it). With several instances,
+//! each is a separate front desk (its own key ring object, throttles and connection pool) on its
+//! own port and the same database, and each worker sends its requests to them in turn, as a
+//! round-robin load balancer would; the two tabs of a race go to different instances.
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +20,7 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let workers: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
     let seconds: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
+    let instances: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1).max(1);
 
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_data_dir(dir.path());
@@ -23,11 +29,22 @@ async fn main() {
         login_per_address_per_minute: 100_000,
         refresh_per_address_per_minute: 10_000_000,
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let limits = config.limits.clone();
-    let (router, _desk) = keycard_server::build(config).await.unwrap();
-    tokio::spawn(keycard_server::serve(listener, router, limits, std::future::pending()));
+    let backend = match std::env::var("KEYCARD_LOAD_DATABASE_URL") {
+        Ok(server) => {
+            config.database_url = fresh_postgres_database(&server).await;
+            "PostgreSQL"
+        }
+        Err(_) => "SQLite",
+    };
+    let mut bases = Vec::new();
+    for _ in 0..instances {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        bases.push(format!("http://{}", listener.local_addr().unwrap()));
+        let limits = config.limits.clone();
+        let (router, _desk) = keycard_server::build(config.clone()).await.unwrap();
+        tokio::spawn(keycard_server::serve(listener, router, limits, std::future::pending()));
+    }
+    let base = bases[0].clone();
 
     let http = reqwest::Client::new();
     let mut confirmations = Vec::new();
@@ -45,20 +62,26 @@ async fn main() {
         confirmations.push(confirmation(&res).unwrap());
     }
 
-    println!("{workers} bookings rotating for {seconds} s against {base}");
+    println!(
+        "{workers} bookings rotating for {seconds} s on {backend}, {instances} instance(s): {}",
+        bases.join(", ")
+    );
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let tasks: Vec<_> = confirmations
         .into_iter()
-        .map(|mut current| {
+        .enumerate()
+        .map(|(worker, mut current)| {
             let http = http.clone();
-            let url = format!("{base}/api/auth/refresh");
+            let urls: Vec<String> = bases.iter().map(|b| format!("{b}/api/auth/refresh")).collect();
             tokio::spawn(async move {
                 let (mut latencies, mut failures, mut round) = (Vec::new(), 0usize, 0usize);
                 while Instant::now() < deadline {
                     round += 1;
-                    let send = || {
-                        http.post(&url)
+                    let mut turn = worker + round;
+                    let mut send = || {
+                        turn += 1;
+                        http.post(&urls[turn % urls.len()])
                             .header("cookie", format!("__Secure-confirmation={current}"))
                             .send()
                     };
@@ -108,6 +131,18 @@ async fn main() {
     if failures > 0 {
         std::process::exit(1);
     }
+}
+
+/// Creates an empty database on the server at `server` and returns its URL.
+async fn fresh_postgres_database(server: &str) -> String {
+    use sqlx::Connection;
+    let mut admin =
+        sqlx::PgConnection::connect(server).await.expect("the PostgreSQL server answers");
+    let name = format!("keycard_load_{:016x}", rand::random::<u64>());
+    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await.unwrap();
+    let mut url = url::Url::parse(server).unwrap();
+    url.set_path(&name);
+    url.to_string()
 }
 
 fn confirmation(res: &reqwest::Response) -> Option<String> {

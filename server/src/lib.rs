@@ -152,14 +152,15 @@ pub async fn serve(
     Ok(())
 }
 
-/// Runs periodic upkeep (key ring reload, rate-limit trimming) until the process ends.
+/// Runs periodic upkeep (key ring reload, rate-limit trimming, the roll call of instances) until
+/// the process ends.
 pub fn spawn_housekeeping(desk: FrontDesk, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            desk.housekeeping();
+            desk.housekeeping().await;
         }
     })
 }

@@ -47,7 +47,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let addr = config.addr;
     let limits = config.limits.clone();
     let (router, desk) = keycard_server::build(config).await.map_err(|e| e.to_string())?;
-    keycard_server::spawn_housekeeping(desk, Duration::from_secs(10));
+    keycard_server::spawn_housekeeping(desk.clone(), Duration::from_secs(10));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -57,6 +57,7 @@ async fn serve(config: Config) -> Result<(), String> {
     keycard_server::serve(listener, router, limits, shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;
+    desk.leave().await;
     tracing::info!("Keycard has closed");
     Ok(())
 }

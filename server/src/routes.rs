@@ -90,7 +90,7 @@ pub async fn amenity(
     let Some(token) = key_card_from(&headers) else {
         return api_error(ApiError::new(ErrorCode::KeyCardMissing, "no key card was presented"));
     };
-    let public = PublicKeys::from_jwks(&state.desk.jwks());
+    let public = PublicKeys::from_jwks(&state.desk.jwks_for(&token));
     let config = &state.config;
     match key_card::verify(&token, &public, &config.issuer, &config.audience, state.desk.clock()) {
         Ok(claims) => {

@@ -292,7 +292,9 @@ fn settings_it_cannot_honour_stop_the_server_with_one_line() {
     let broken = dir.path().join("broken.json");
     std::fs::write(&broken, "not a key ring").unwrap();
     for (var, value) in [
-        ("KEYCARD_DATABASE_URL", "postgres://keycard:secret@db.example/keycard".to_owned()),
+        ("KEYCARD_DATABASE_URL", "mysql://keycard:secret@db.example/keycard".to_owned()),
+        // Nothing listens on port 1: the database cannot be reached.
+        ("KEYCARD_DATABASE_URL", "postgres://keycard:secret@127.0.0.1:1/keycard".to_owned()),
         ("KEYCARD_KEYS_FILE", unreadable.display().to_string()),
         ("KEYCARD_KEYS_FILE", broken.display().to_string()),
         ("KEYCARD_KEY_CARD_TTL_SECS", "0".to_owned()),
@@ -302,6 +304,8 @@ fn settings_it_cannot_honour_stop_the_server_with_one_line() {
         let out = std::process::Command::new(binary)
             .env("KEYCARD_DATA_DIR", dir.path())
             .env("KEYCARD_ADDR", "127.0.0.1:0")
+            .env("KEYCARD_ISSUER", "urn:keycard-test")
+            .env("KEYCARD_DATABASE_TIMEOUT_SECS", "1")
             .env(var, &value)
             .env("RUST_LOG", "off")
             .output()

@@ -15,7 +15,7 @@ async fn healthz_pings_the_database() {
     let res = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.json::<Value>().await.unwrap()["status"], "ok");
-    app.store.pool().close().await;
+    app.db.close().await;
     let res = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
@@ -319,12 +319,12 @@ async fn a_weaker_stored_hash_is_upgraded_at_the_next_login() {
     .to_string();
     sqlx::query("UPDATE guests SET password_hash = ?")
         .bind(&weak)
-        .execute(app.store.pool())
+        .execute(app.db.sqlite())
         .await
         .unwrap();
     assert_eq!(app.login("ann", PASSWORD).await.status(), StatusCode::OK);
     let stored: String = sqlx::query_scalar("SELECT password_hash FROM guests")
-        .fetch_one(app.store.pool())
+        .fetch_one(app.db.sqlite())
         .await
         .unwrap();
     assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");

@@ -240,7 +240,7 @@ async fn the_jwks_publishes_public_keys_only_and_retired_keys_stop_working() {
     assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
 
     // First rotation: the old key is "previous" and still verifies.
-    rotate(&app);
+    rotate(&app).await;
     let middle = app.check_in("ann").await;
     let kids: Vec<String> = app
         .http
@@ -262,19 +262,19 @@ async fn the_jwks_publishes_public_keys_only_and_retired_keys_stop_working() {
     assert_eq!(app.amenity("gym", &old.key_card).await.status(), StatusCode::OK);
 
     // Second rotation: the first key is retired; its key cards are refused.
-    rotate(&app);
+    rotate(&app).await;
     refused(&app, &old.key_card, "key_card_invalid").await;
     assert_eq!(app.amenity("gym", &middle.key_card).await.status(), StatusCode::OK);
 }
 
-fn rotate(app: &TestApp) {
+async fn rotate(app: &TestApp) {
     keycard::keys::rotate(&app.config.keys_file, app.config.mode).unwrap();
     // Make sure the running server sees a new modification time, then let it reload.
     let file = std::fs::File::options().append(true).open(&app.config.keys_file).unwrap();
     let later = std::time::SystemTime::now()
         + std::time::Duration::from_secs(rand::random::<u8>() as u64 + 1);
     file.set_modified(later).unwrap();
-    app.desk.housekeeping();
+    app.desk.housekeeping().await;
 }
 
 #[tokio::test]

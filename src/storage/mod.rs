@@ -2,10 +2,19 @@
 //!
 //! [`Store`] is the whole interface the front desk needs, in domain terms. The token logic decides;
 //! the store only makes each decision atomic ([`Store::transact_session`]). SQLite ([`sqlite`]) is
-//! the embedded default; a PostgreSQL store implements the same trait with `SELECT … FOR UPDATE`
-//! where SQLite uses `BEGIN IMMEDIATE`.
+//! the embedded default; PostgreSQL ([`postgres`]) implements the same trait with
+//! `SELECT … FOR UPDATE` where SQLite uses `BEGIN IMMEDIATE`, so several Keycard instances can share
+//! one database. [`open`] picks the backend from the URL's scheme.
+//!
+//! Besides bookings, the store keeps what every instance of a cluster must agree on: the
+//! per-account check-in throttle ([`Store::take_login_attempt`]) and the roll of running instances
+//! with the issuer each signs as ([`Store::join`]).
 
+pub mod postgres;
 pub mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -16,10 +25,143 @@ use crate::clock::Timestamp;
 pub enum StoreError {
     #[error("that username is taken")]
     UsernameTaken,
+    /// The database cannot be reached or is not answering in time (restarting, overloaded, pool
+    /// exhausted): a retry later may succeed, so the client gets 503, not 500.
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unavailable(&e) {
+            Self::Unavailable(e)
+        } else {
+            Self::Database(e)
+        }
+    }
+}
+
+/// Errors that say "the database is not there right now" rather than "this query is wrong".
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // SQLITE_BUSY / SQLITE_LOCKED (and their extended codes) after the busy timeout.
+                code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+            } else {
+                // PostgreSQL: connection exceptions (class 08), shutting down or starting up
+                // (57P01-57P03), too many connections (53300).
+                code.starts_with("08") || code.starts_with("57P") || code == "53300"
+            }
+        }
+        _ => false,
+    }
+}
+
+/// How to reach the database: `KEYCARD_DATABASE_*` settings.
+#[derive(Clone, Debug)]
+pub struct DatabaseOptions {
+    /// `sqlite://PATH`, `sqlite::memory:` or `postgres://USER:PASSWORD@HOST:PORT/DB`.
+    pub url: String,
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// How long a request waits for a connection (or for a new one to open) before it gets 503.
+    pub acquire_timeout: Duration,
+}
+
+impl DatabaseOptions {
+    /// The defaults for `url`: 8 connections, 5 s.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into(), max_connections: 8, acquire_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// Opens and migrates the database that `options.url` names: SQLite for `sqlite:` URLs,
+/// PostgreSQL for `postgres:`/`postgresql:` ones.
+pub async fn open(options: &DatabaseOptions) -> Result<Arc<dyn Store>, StoreError> {
+    if options.url.starts_with("postgres:") || options.url.starts_with("postgresql:") {
+        Ok(Arc::new(postgres::PostgresStore::connect(options).await?))
+    } else {
+        Ok(Arc::new(sqlite::SqliteStore::connect_with(options).await?))
+    }
+}
+
+/// The answer of [`Store::take_login_attempt`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    Allowed,
+    /// Over budget: the next attempt is allowed after this long.
+    Refused(Duration),
+}
+
+/// One step of the GCRA (generic cell rate algorithm) that both stores run in SQL: each account
+/// has a theoretical arrival time `tat`; an attempt at `now` moves it to `max(tat, now) + interval`
+/// and is allowed when that is at most `window` ahead of `now` (a burst of `window / interval`).
+#[derive(Clone, Copy, Debug)]
+pub struct Gcra {
+    pub now_ms: i64,
+    pub interval_ms: i64,
+    pub window_ms: i64,
+}
+
+impl Gcra {
+    /// The wait after a refusal, given the stored `tat`.
+    pub fn wait(&self, tat: i64) -> Duration {
+        let ms = (tat + self.interval_ms - self.window_ms - self.now_ms).max(0);
+        Duration::from_millis(ms as u64)
+    }
+}
+
+/// Demo controls only: what a copied booking confirmation is derived from (see `demo_stolen` in
+/// the migrations): with the signing keys it re-creates the very token that was copied.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct StolenCopy {
+    pub session_id: String,
+    pub generation: i64,
+    pub salt: String,
+    pub issued_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+impl StolenCopy {
+    /// The copy of `record`'s current confirmation.
+    pub fn of(record: &SessionRecord) -> Self {
+        Self {
+            session_id: record.id.clone(),
+            generation: record.generation,
+            salt: record.salt.clone(),
+            issued_at: record.current_issued_at,
+            expires_at: record.current_expires_at,
+        }
+    }
+
+    /// `record` as it stood when the copy was made (for re-deriving the copied confirmation).
+    pub fn as_of(&self, record: &SessionRecord) -> SessionRecord {
+        SessionRecord {
+            generation: self.generation,
+            salt: self.salt.clone(),
+            current_issued_at: self.issued_at,
+            current_expires_at: self.expires_at,
+            ..record.clone()
+        }
+    }
+}
+
+/// Another instance serving the same database signs as a different issuer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuerConflict {
+    pub instance: String,
+    pub issuer: String,
 }
 
 /// A registered guest. Not `Debug`: it holds the password hash.
@@ -217,4 +359,40 @@ pub trait Store: Send + Sync + 'static {
 
     /// A booking's events, oldest first, at most `limit`.
     async fn events(&self, session_id: &str, limit: u32) -> Result<Vec<SessionEvent>, StoreError>;
+
+    /// One check-in attempt for `account`, counted for the whole cluster in one atomic statement.
+    async fn take_login_attempt(&self, account: &str, gcra: Gcra) -> Result<Attempt, StoreError>;
+
+    /// Deletes throttle rows whose budget is full again (their time is before `now_ms`).
+    async fn forget_login_attempts(&self, now_ms: i64) -> Result<(), StoreError>;
+
+    /// Adds this instance to the roll, unless another instance seen since `live_since` signs as a
+    /// different issuer: then nothing is written and that instance is returned.
+    async fn join(
+        &self,
+        instance: &str,
+        issuer: &str,
+        now: Timestamp,
+        live_since: Timestamp,
+    ) -> Result<Option<IssuerConflict>, StoreError>;
+
+    /// Marks this instance as alive (re-adding it if it was dropped) and drops instances unseen
+    /// since `forget_before`. Returns a live instance that signs as another issuer, if any.
+    async fn heartbeat(
+        &self,
+        instance: &str,
+        issuer: &str,
+        now: Timestamp,
+        live_since: Timestamp,
+        forget_before: Timestamp,
+    ) -> Result<Option<IssuerConflict>, StoreError>;
+
+    /// Takes this instance off the roll (a clean shutdown).
+    async fn leave(&self, instance: &str) -> Result<(), StoreError>;
+
+    /// Demo controls: keeps (replacing any earlier one) the booking confirmation a thief copied.
+    async fn keep_stolen(&self, copy: &StolenCopy) -> Result<(), StoreError>;
+
+    /// Demo controls: the copy the thief holds for a booking, if any.
+    async fn stolen(&self, session_id: &str) -> Result<Option<StolenCopy>, StoreError>;
 }

@@ -21,8 +21,14 @@ const SESSION_COLUMNS: &str = "id, guest_id, generation, salt, current_hash, cur
 
 impl SqliteStore {
     /// Opens (creating the file and its folder if needed) and migrates the database at `url`,
-    /// e.g. `sqlite://data/keycard.db`.
+    /// e.g. `sqlite://data/keycard.db`, with the default pool.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(&DatabaseOptions::new(url)).await
+    }
+
+    /// [`SqliteStore::connect`] with the pool size and wait of `database`.
+    pub async fn connect_with(database: &DatabaseOptions) -> Result<Self, StoreError> {
+        let url = database.url.as_str();
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -48,8 +54,12 @@ impl SqliteStore {
                 .open(file)
                 .map_err(io)?;
         }
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(database.max_connections)
+            .acquire_timeout(database.acquire_timeout)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }
 
@@ -315,6 +325,139 @@ impl Store for SqliteStore {
             })
             .collect())
     }
+
+    async fn take_login_attempt(&self, account: &str, gcra: Gcra) -> Result<Attempt, StoreError> {
+        // One statement, so concurrent attempts (from any process) serialise on the write lock.
+        let allowed: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO login_throttle (account, tat) VALUES (?1, ?2 + ?3) \
+             ON CONFLICT (account) DO UPDATE SET tat = max(login_throttle.tat, ?2) + ?3 \
+             WHERE max(login_throttle.tat, ?2) + ?3 - ?2 <= ?4 RETURNING tat",
+        )
+        .bind(account)
+        .bind(gcra.now_ms)
+        .bind(gcra.interval_ms)
+        .bind(gcra.window_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        if allowed.is_some() {
+            return Ok(Attempt::Allowed);
+        }
+        let tat: Option<i64> =
+            sqlx::query_scalar("SELECT tat FROM login_throttle WHERE account = ?")
+                .bind(account)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(Attempt::Refused(gcra.wait(tat.unwrap_or(gcra.now_ms))))
+    }
+
+    async fn forget_login_attempts(&self, now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_throttle WHERE tat < ?")
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn join(
+        &self,
+        instance: &str,
+        issuer: &str,
+        now: Timestamp,
+        live_since: Timestamp,
+    ) -> Result<Option<IssuerConflict>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let conflict = other_issuer(&mut tx, instance, issuer, live_since).await?;
+        if conflict.is_none() {
+            sqlx::query(
+                "INSERT INTO instances (id, issuer, started_at, seen_at) VALUES (?1, ?2, ?3, ?3)",
+            )
+            .bind(instance)
+            .bind(issuer)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(conflict)
+    }
+
+    async fn heartbeat(
+        &self,
+        instance: &str,
+        issuer: &str,
+        now: Timestamp,
+        live_since: Timestamp,
+        forget_before: Timestamp,
+    ) -> Result<Option<IssuerConflict>, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO instances (id, issuer, started_at, seen_at) VALUES (?1, ?2, ?3, ?3) \
+             ON CONFLICT (id) DO UPDATE SET seen_at = ?3",
+        )
+        .bind(instance)
+        .bind(issuer)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM instances WHERE seen_at < ?")
+            .bind(forget_before)
+            .execute(&mut *tx)
+            .await?;
+        let conflict = other_issuer(&mut tx, instance, issuer, live_since).await?;
+        tx.commit().await?;
+        Ok(conflict)
+    }
+
+    async fn leave(&self, instance: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM instances WHERE id = ?")
+            .bind(instance)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn keep_stolen(&self, copy: &StolenCopy) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO demo_stolen (session_id, generation, salt, issued_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (session_id) DO UPDATE SET \
+             generation = ?2, salt = ?3, issued_at = ?4, expires_at = ?5",
+        )
+        .bind(&copy.session_id)
+        .bind(copy.generation)
+        .bind(&copy.salt)
+        .bind(copy.issued_at)
+        .bind(copy.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn stolen(&self, session_id: &str) -> Result<Option<StolenCopy>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT session_id, generation, salt, issued_at, expires_at FROM demo_stolen \
+             WHERE session_id = ?1",
+        )
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}
+
+async fn other_issuer(
+    tx: &mut sqlx::SqliteConnection,
+    instance: &str,
+    issuer: &str,
+    live_since: Timestamp,
+) -> Result<Option<IssuerConflict>, sqlx::Error> {
+    let row: Option<(String, String)> = sqlx::query_as(
+        "SELECT id, issuer FROM instances WHERE id <> ? AND issuer <> ? AND seen_at >= ? LIMIT 1",
+    )
+    .bind(instance)
+    .bind(issuer)
+    .bind(live_since)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(row.map(|(instance, issuer)| IssuerConflict { instance, issuer }))
 }
 
 async fn revoke_active(

@@ -35,13 +35,15 @@ pub enum ErrorCode {
     Network,
     /// The server could not answer within its request timeout (`KEYCARD_REQUEST_TIMEOUT_SECS`).
     Timeout,
+    /// The database is unreachable or not answering (restarting, failing over): try again.
+    Unavailable,
     Internal,
 }
 
 impl ErrorCode {
     /// Every code the server can send: all but [`ErrorCode::Network`], which the client makes up
     /// when no answer came. The OpenAPI description lists exactly these (a test checks).
-    pub const SENT_BY_SERVER: [ErrorCode; 21] = [
+    pub const SENT_BY_SERVER: [ErrorCode; 22] = [
         Self::BadRequest,
         Self::InvalidUsername,
         Self::WeakPassword,
@@ -62,6 +64,7 @@ impl ErrorCode {
         Self::PayloadTooLarge,
         Self::DemoDisabled,
         Self::Timeout,
+        Self::Unavailable,
         Self::Internal,
     ];
 
@@ -84,7 +87,7 @@ impl ErrorCode {
             Self::UsernameTaken => 409,
             Self::PayloadTooLarge => 413,
             Self::TooManyRequests => 429,
-            Self::Network | Self::Timeout => 503,
+            Self::Network | Self::Timeout | Self::Unavailable => 503,
             Self::Internal => 500,
         }
     }

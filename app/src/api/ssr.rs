@@ -196,6 +196,12 @@ impl From<AuthError> for ApiError {
             AuthError::SessionExpired => ErrorCode::SessionExpired,
             AuthError::SessionNotFound => ErrorCode::NotFound,
             AuthError::DemoDisabled => ErrorCode::DemoDisabled,
+            AuthError::Unavailable(detail) => {
+                // Logged once, here (it says which connection failed); clients get 503 and no
+                // driver text.
+                tracing::warn!(error = %detail, "database unavailable");
+                return Self::new(ErrorCode::Unavailable, e.to_string());
+            }
             AuthError::Internal(detail) => {
                 // Logged once, here; the client sees a generic message.
                 tracing::error!(error = %detail, "internal error");

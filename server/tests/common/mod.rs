@@ -1,5 +1,10 @@
 //! Test harness: each test gets its own app on 127.0.0.1:0 with its own temporary database and
 //! key ring, and a manual clock it can move instead of sleeping.
+//!
+//! Tests run on SQLite ([`spawn_app`]) or on either backend ([`spawn_app_on`]); the
+//! [`on_both_backends!`] macro runs one test body on both. PostgreSQL tests create a database of
+//! their own on the server `KEYCARD_TEST_DATABASE_URL` names, which `scripts/test` (or
+//! `scripts/postgres with cargo test`) starts and throws away.
 
 #![allow(dead_code)]
 
@@ -9,32 +14,120 @@ use std::sync::Arc;
 
 use keycard::config::RateLimits;
 use keycard::keys::KeyRing;
+use keycard::storage::postgres::PostgresStore;
 use keycard::storage::sqlite::SqliteStore;
+use keycard::storage::Store;
 use keycard::{Clock, Config, FrontDesk};
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
+use sqlx::{PgPool, SqlitePool};
 
 pub const PASSWORD: &str = "correct horse battery";
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each test body once on SQLite and once on PostgreSQL: the same body, not a copy. Each
+/// `async fn name(backend: Backend) { … }` becomes a module `name` with tests `sqlite` and
+/// `postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($( $(#[$meta:meta])* async fn $name:ident($backend:ident: Backend) $body:block )*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $(#[$meta])*
+            async fn body($backend: Backend) $body
+            #[tokio::test]
+            async fn sqlite() {
+                body(Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                body(Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+/// The test's own database, for checks the HTTP interface does not show.
+#[derive(Clone)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Db {
+    /// The single column of every row of `sql` (no parameters; SQL both dialects read).
+    pub async fn strings(&self, sql: &str) -> Vec<String> {
+        match self {
+            Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
+            Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
+        }
+    }
+
+    /// The single integer `sql` answers (no parameters).
+    pub async fn number(&self, sql: &str) -> i64 {
+        match self {
+            Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        }
+    }
+
+    /// Runs `sql` (no parameters).
+    pub async fn execute(&self, sql: &str) {
+        match self {
+            Db::Sqlite(pool) => drop(sqlx::query(sql).execute(pool).await.unwrap()),
+            Db::Postgres(pool) => drop(sqlx::query(sql).execute(pool).await.unwrap()),
+        }
+    }
+
+    /// Closes the pool the app uses: every later query fails as if the database were gone.
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(pool) => pool.close().await,
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    /// The SQLite pool (tests that only run there).
+    pub fn sqlite(&self) -> &SqlitePool {
+        match self {
+            Db::Sqlite(pool) => pool,
+            Db::Postgres(_) => panic!("this test runs on SQLite only"),
+        }
+    }
+}
 
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
     pub config: Config,
     pub desk: FrontDesk,
-    pub store: SqliteStore,
+    pub store: Arc<dyn Store>,
+    pub db: Db,
     pub clock: Clock,
     pub http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    dir: Arc<tempfile::TempDir>,
 }
 
-/// An app with the default lifetimes and generous rate limits.
+/// An app on SQLite with the default lifetimes and generous rate limits.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(|_| {}).await
+    spawn_app_on(Backend::Sqlite, |_| {}).await
 }
 
-/// An app whose configuration `tweak` adjusts first.
+/// An app on SQLite whose configuration `tweak` adjusts first.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_on(Backend::Sqlite, tweak).await
+}
+
+/// An app on `backend` whose configuration `tweak` adjusts first.
+pub async fn spawn_app_on(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::for_data_dir(dir.path());
     config.rate_limits = RateLimits {
@@ -42,13 +135,35 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         login_per_address_per_minute: 1000,
         refresh_per_address_per_minute: 10_000,
     };
+    if backend == Backend::Postgres {
+        config.database_url = new_postgres_database().await;
+    }
     tweak(&mut config);
+    let clock = Clock::manual(Clock::system().now());
+    start(config, clock, Arc::new(dir)).await
+}
+
+/// A second instance of `app`'s hotel: its own process state (key ring, throttles, pool) on the
+/// same database, key file and clock, as a second server behind a load balancer would be.
+pub async fn spawn_instance(app: &TestApp) -> TestApp {
+    start(app.config.clone(), app.clock.clone(), app.dir.clone()).await
+}
+
+async fn start(config: Config, clock: Clock, dir: Arc<tempfile::TempDir>) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().unwrap();
-    let store = SqliteStore::connect(&config.database_url).await.expect("database");
+    let (store, db): (Arc<dyn Store>, Db) = if config.database_url.starts_with("postgres") {
+        let store = PostgresStore::connect(&config.database()).await.expect("database");
+        let db = Db::Postgres(store.pool().clone());
+        (Arc::new(store), db)
+    } else {
+        let store = SqliteStore::connect_with(&config.database()).await.expect("database");
+        let db = Db::Sqlite(store.pool().clone());
+        (Arc::new(store), db)
+    };
     let keys = KeyRing::open(&config.keys_file, config.mode).expect("keys");
-    let clock = Clock::manual(Clock::system().now());
-    let desk = FrontDesk::new(&config, Arc::new(store.clone()), keys, clock.clone());
+    let desk = FrontDesk::new(&config, store.clone(), keys, clock.clone());
+    desk.join().await.expect("joins the roll of instances");
     let router = keycard_server::router(
         config.clone(),
         desk.clone(),
@@ -66,13 +181,41 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         config,
         desk,
         store,
+        db,
         clock,
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        _dir: dir,
+        dir,
     }
+}
+
+/// The server `KEYCARD_TEST_DATABASE_URL` names, as `postgres://…/<database>` with the last
+/// path segment replaced.
+pub fn postgres_server() -> url::Url {
+    let raw = std::env::var("KEYCARD_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "KEYCARD_TEST_DATABASE_URL is not set: the PostgreSQL tests need a server. \
+             ./scripts/test starts one; or run `scripts/postgres with cargo test`"
+        )
+    });
+    url::Url::parse(&raw).expect("KEYCARD_TEST_DATABASE_URL is a postgres:// URL")
+}
+
+/// Creates an empty database of this test's own on the test server and returns its URL.
+pub async fn new_postgres_database() -> String {
+    use sqlx::Connection;
+    let server = postgres_server();
+    let mut admin = sqlx::PgConnection::connect(server.as_str())
+        .await
+        .expect("KEYCARD_TEST_DATABASE_URL answers");
+    let name = format!("keycard_test_{:016x}", rand::random::<u64>());
+    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await.unwrap();
+    let _ = admin.close().await;
+    let mut url = server;
+    url.set_path(&name);
+    url.to_string()
 }
 
 /// What a check-in or refresh handed back: the body and both cookies.
@@ -153,10 +296,7 @@ impl TestApp {
 
     /// Every event the store logged, oldest first.
     pub async fn event_kinds(&self) -> Vec<String> {
-        sqlx::query_scalar("SELECT kind FROM session_events ORDER BY id")
-            .fetch_all(self.store.pool())
-            .await
-            .unwrap()
+        self.db.strings("SELECT kind FROM session_events ORDER BY id").await
     }
 
     pub async fn amenity(&self, name: &str, key_card: &str) -> Response {

@@ -1,0 +1,393 @@
+//! Faults with real processes (issue 8): two `keycard-server` processes on one PostgreSQL, one
+//! of them killed with SIGKILL in the middle of a refresh load, and the database restarted under
+//! load. The restart test starts a PostgreSQL of its own (`scripts/postgres`), since it stops it.
+//!
+//! What a client sees is recorded request by request and checked afterwards against the
+//! database: no false theft alarm, no booking with two live confirmations, every answer a 200 or
+//! a 503 within the timeout (never a 500, never a hang), and service coming back by itself.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres");
+
+/// One `keycard-server` process.
+struct Instance {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the real server binary on a free port, on `database`, with the shared key file.
+fn start_instance(database: &str, dir: &Path) -> Instance {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keycard-server"))
+        .env("KEYCARD_ADDR", "127.0.0.1:0")
+        .env("KEYCARD_DATA_DIR", dir)
+        .env("KEYCARD_DATABASE_URL", database)
+        .env("KEYCARD_PUBLIC_URL", "http://hotel.test")
+        .env("KEYCARD_DATABASE_TIMEOUT_SECS", "2")
+        .env("KEYCARD_REQUEST_TIMEOUT_SECS", "5")
+        .env("KEYCARD_LOGIN_PER_ACCOUNT_PER_MINUTE", "1000")
+        .env("KEYCARD_LOGIN_PER_ADDRESS_PER_MINUTE", "100000")
+        .env("KEYCARD_REFRESH_PER_ADDRESS_PER_MINUTE", "10000000")
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the server binary starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "the server did not open: {line:?}");
+    Instance { child, base }
+}
+
+/// A PostgreSQL cluster of this test's own, stopped when dropped.
+struct OwnPostgres {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl OwnPostgres {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(SCRIPT).arg("start").arg(dir.path().join("pg")).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        Self { dir, url }
+    }
+
+    fn folder(&self) -> PathBuf {
+        self.dir.path().join("pg")
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = Command::new(SCRIPT).arg("stop").arg(self.folder()).output();
+    }
+}
+
+/// A database of its own on the server at `server_url`.
+async fn database_on(server_url: &str) -> String {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(server_url).await.unwrap();
+    let name = format!("keycard_faults_{:016x}", rand::random::<u64>());
+    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await.unwrap();
+    let mut url = url::Url::parse(server_url).unwrap();
+    url.set_path(&name);
+    url.to_string()
+}
+
+async fn register(http: &reqwest::Client, base: &str, name: &str) -> String {
+    let res = http
+        .post(format!("{base}/api/auth/register"))
+        .form(&[("username", name), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    set_cookies(res.headers())["__Secure-confirmation"].0.clone()
+}
+
+/// What one refresh brought back.
+#[derive(Debug)]
+struct Answer {
+    instance: usize,
+    at: Duration,
+    took: Duration,
+    /// HTTP status, or `None` when the connection failed (the instance is gone).
+    status: Option<u16>,
+    body: String,
+}
+
+/// One booking's client: refreshes in a loop until `until`, sending each request to the next
+/// instance in turn that has not failed it, as a load balancer with passive health checks does.
+/// Returns every answer and the last confirmation it was handed.
+async fn client(
+    http: reqwest::Client,
+    bases: Arc<Vec<String>>,
+    mut current: String,
+    start: Instant,
+    until: Duration,
+    offset: usize,
+) -> (Vec<Answer>, String) {
+    let mut answers = Vec::new();
+    let mut dead = vec![false; bases.len()];
+    let mut turn = offset;
+    while start.elapsed() < until {
+        turn += 1;
+        let instance = (0..bases.len()).map(|k| (turn + k) % bases.len()).find(|&i| !dead[i]);
+        let Some(instance) = instance else { break };
+        let sent = Instant::now();
+        let res = http
+            .post(format!("{}/api/auth/refresh", bases[instance]))
+            .header("cookie", format!("__Secure-confirmation={current}"))
+            .timeout(Duration::from_secs(20))
+            .send()
+            .await;
+        let at = start.elapsed();
+        match res {
+            Err(_) => {
+                dead[instance] = true;
+                answers.push(Answer {
+                    instance,
+                    at,
+                    took: sent.elapsed(),
+                    status: None,
+                    body: "".into(),
+                });
+            }
+            Ok(res) => {
+                let status = res.status().as_u16();
+                let cookies = set_cookies(res.headers());
+                let body = res.text().await.unwrap_or_default();
+                if status == 200 {
+                    current = cookies["__Secure-confirmation"].0.clone();
+                } else {
+                    // Backs off a little, as the page does.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                answers.push(Answer {
+                    instance,
+                    at,
+                    took: sent.elapsed(),
+                    status: Some(status),
+                    body,
+                });
+            }
+        }
+    }
+    (answers, current)
+}
+
+/// The booking row's (generation, current hash, previous hash, revoked).
+async fn booking(pool: &sqlx::PgPool, sid: &str) -> (i64, String, Option<String>, bool) {
+    let row: (i64, String, Option<String>, Option<i64>) = sqlx::query_as(
+        "SELECT generation, current_hash, previous_hash, revoked_at FROM sessions WHERE id = $1",
+    )
+    .bind(sid)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    (row.0, row.1, row.2, row.3.is_some())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_one_instance_mid_load_loses_no_booking_and_the_other_keeps_serving() {
+    let server = postgres_server().to_string();
+    let database = database_on(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = start_instance(&database, dir.path());
+    let b = start_instance(&database, dir.path());
+    let http = reqwest::Client::new();
+    let bases = Arc::new(vec![a.base.clone(), b.base.clone()]);
+    let mut confirmations = Vec::new();
+    for i in 0..16 {
+        confirmations.push(register(&http, &bases[i % 2], &format!("guest{i}")).await);
+    }
+
+    let start = Instant::now();
+    let clients: Vec<_> = confirmations
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            tokio::spawn(client(
+                http.clone(),
+                bases.clone(),
+                c.clone(),
+                start,
+                Duration::from_secs(4),
+                i,
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let killed_at = start.elapsed();
+    a.child.kill().unwrap(); // SIGKILL: no graceful shutdown, requests cut mid-way
+    let mut results = Vec::new();
+    for c in clients {
+        results.push(c.await.unwrap());
+    }
+
+    let pool = sqlx::PgPool::connect(&database).await.unwrap();
+    let (mut ok, mut cut, mut served_by_b_after) = (0, 0, 0);
+    for (answers, last) in &results {
+        for answer in answers {
+            match answer.status {
+                Some(200) => ok += 1,
+                None => {
+                    assert_eq!(answer.instance, 0, "only the killed instance drops connections");
+                    cut += 1;
+                }
+                Some(other) => panic!("a client got {other}: {}", answer.body),
+            }
+            if answer.instance == 1 && answer.at > killed_at && answer.status == Some(200) {
+                served_by_b_after += 1;
+            }
+        }
+        // The last confirmation this client saw answered 200 is the booking's current one or
+        // its grace predecessor (a rotation committed on a whose answer never arrived).
+        let c = claims(last);
+        let sid = c["sid"].as_str().unwrap();
+        let (generation, current, previous, revoked) = booking(&pool, sid).await;
+        assert!(!revoked, "no false theft alarm");
+        let seen = keycard::confirmation::hash_id(c["jti"].as_str().unwrap());
+        let seen_generation = c["generation"].as_i64().unwrap();
+        assert!(
+            (seen == current && seen_generation == generation)
+                || (Some(&seen) == previous.as_ref() && seen_generation == generation - 1),
+            "the client's confirmation is neither current nor the grace predecessor"
+        );
+        // One live confirmation: showing the client's twice on the survivor gives the same one.
+        let once = stay(http_refresh(&http, &b.base, last).await).await.confirmation;
+        let twice = stay(http_refresh(&http, &b.base, last).await).await.confirmation;
+        assert_eq!(once, twice, "two live confirmations for one booking");
+    }
+    println!(
+        "kill -9 under load: {ok} rotations answered 200, {cut} requests cut by the kill, \
+         {served_by_b_after} served by the survivor afterwards"
+    );
+    assert!(cut >= 1, "the kill happened while requests were in flight");
+    assert!(served_by_b_after >= 16, "the surviving instance kept serving");
+    let revoked: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(revoked, 0);
+}
+
+async fn http_refresh(http: &reqwest::Client, base: &str, confirmation: &str) -> reqwest::Response {
+    http.post(format!("{base}/api/auth/refresh"))
+        .header("cookie", format!("__Secure-confirmation={confirmation}"))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restart_under_load_gets_503s_then_service_resumes_by_itself() {
+    let pg = OwnPostgres::start();
+    let database = database_on(&pg.url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = start_instance(&database, dir.path());
+    let b = start_instance(&database, dir.path());
+    let http = reqwest::Client::new();
+    let bases = Arc::new(vec![a.base.clone(), b.base.clone()]);
+    let mut confirmations = Vec::new();
+    for i in 0..8 {
+        confirmations.push(register(&http, &bases[i % 2], &format!("guest{i}")).await);
+    }
+
+    let start = Instant::now();
+    let clients: Vec<_> = confirmations
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            tokio::spawn(client(
+                http.clone(),
+                bases.clone(),
+                c.clone(),
+                start,
+                Duration::from_secs(9),
+                i,
+            ))
+        })
+        .collect();
+    // /healthz of both instances, every 100 ms.
+    let health = tokio::spawn({
+        let (http, bases) = (http.clone(), bases.clone());
+        async move {
+            let mut seen = Vec::new();
+            while start.elapsed() < Duration::from_secs(9) {
+                for base in bases.iter() {
+                    let res = http
+                        .get(format!("{base}/healthz"))
+                        .timeout(Duration::from_secs(10))
+                        .send()
+                        .await;
+                    seen.push((start.elapsed(), res.map(|r| r.status().as_u16()).unwrap_or(0)));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            seen
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let down_at = start.elapsed();
+    let folder = pg.folder();
+    let restart = tokio::task::spawn_blocking(move || {
+        Command::new(SCRIPT).arg("restart").arg(&folder).arg("2").output().unwrap()
+    });
+    let out = restart.await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let up_at = start.elapsed();
+    let mut answers = Vec::new();
+    for c in clients {
+        answers.extend(c.await.unwrap().0);
+    }
+    let health = health.await.unwrap();
+
+    let mut unavailable = 0;
+    let mut slowest = Duration::ZERO;
+    for answer in &answers {
+        slowest = slowest.max(answer.took);
+        match answer.status {
+            Some(200) => {}
+            Some(503) => {
+                unavailable += 1;
+                let body: Value = serde_json::from_str(&answer.body).unwrap();
+                let code = body["error"].as_str().unwrap();
+                assert!(code == "unavailable" || code == "timeout", "{body}");
+                let message = body["message"].as_str().unwrap().to_lowercase();
+                for driver_words in ["sqlx", "pool", "postgres", "connection", "io error", "57p"] {
+                    assert!(!message.contains(driver_words), "driver text leaked: {message}");
+                }
+            }
+            other => panic!("got {other:?} at {:?}: {}", answer.at, answer.body),
+        }
+    }
+    assert!(slowest < Duration::from_secs(6), "an answer took {slowest:?}: past the 5 s timeout");
+    assert!(unavailable >= 1, "the outage was seen as 503");
+    let health_during = health.iter().filter(|(t, _)| *t > down_at && *t < up_at);
+    assert!(health_during.clone().any(|&(_, s)| s == 503), "/healthz said so: {health:?}");
+    assert!(health.iter().all(|&(_, s)| s == 200 || s == 503), "{health:?}");
+    // Service resumed by itself: both instances answered refreshes and health after the restart.
+    let resumed =
+        |i: usize| answers.iter().any(|a| a.instance == i && a.at > up_at && a.status == Some(200));
+    assert!(resumed(0) && resumed(1), "both instances serve again without a restart");
+    let recovered = answers
+        .iter()
+        .filter(|a| a.at > up_at && a.status == Some(200))
+        .map(|a| a.at - up_at)
+        .fold(Duration::MAX, Duration::min);
+    assert!(health.iter().rev().take(2).all(|&(_, s)| s == 200), "{health:?}");
+    println!(
+        "database restart under load: {} answers, {unavailable} were 503, slowest {slowest:?}, \
+         outage {:?}, first 200 {recovered:?} after the database was back",
+        answers.len(),
+        up_at - down_at
+    );
+    let pool = sqlx::PgPool::connect(&database).await.unwrap();
+    let revoked: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(revoked, 0, "no false theft alarm");
+}
