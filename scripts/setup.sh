@@ -52,10 +52,22 @@ setup_build_tools() {
 }
 
 # Debian packages, installed with apt when it is there and we are root; else a clear error.
+# Without questions, and without letting the packages start their system services (a PostgreSQL
+# on 5432, an nginx on 80): Keycard starts its own servers, on free ports, and stops them.
 apt_install() {
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     say "installing Debian's $*"
-    (apt-get install -y -q "$@" >/dev/null 2>&1) || (apt-get update -q >/dev/null && apt-get install -y -q "$@" >/dev/null)
+    local no_services=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      no_services=/usr/sbin/policy-rc.d
+      printf '#!/bin/sh\nexit 101\n' >"$no_services" && chmod +x "$no_services"
+    fi
+    local status=0
+    export DEBIAN_FRONTEND=noninteractive
+    (apt-get install -y -q "$@" >/dev/null 2>&1) \
+      || (apt-get update -q >/dev/null && apt-get install -y -q "$@" >/dev/null) || status=$?
+    [ -z "$no_services" ] || rm -f "$no_services"
+    [ "$status" = 0 ] || { echo "error: could not install $*" >&2; exit 1; }
   else
     echo "error: install $* (Debian/Ubuntu package names) and run again" >&2
     exit 1

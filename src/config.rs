@@ -56,8 +56,9 @@ pub struct ServerLimits {
     pub max_connections: usize,
 }
 
-/// Everything the server needs, loaded once by [`Config::from_env`].
-#[derive(Clone, Debug)]
+/// Everything the server needs, loaded once by [`Config::from_env`]. Its `Debug` hides the
+/// database URL, which may hold a password.
+#[derive(Clone)]
 pub struct Config {
     /// `KEYCARD_ENV`: `development` (default) or `production`.
     pub mode: Mode,
@@ -108,6 +109,30 @@ pub struct Config {
     pub hsts_max_age: Duration,
     /// Timeouts and the connection cap.
     pub limits: ServerLimits,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("mode", &self.mode)
+            .field("addr", &self.addr)
+            .field("data_dir", &self.data_dir)
+            .field("database", &self.database())
+            .field("keys_file", &self.keys_file)
+            .field("public_url", &self.public_url.as_str())
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("client_id", &self.client_id)
+            .field("lifetimes", &self.lifetimes)
+            .field("rate_limits", &self.rate_limits)
+            .field("demo_controls", &self.demo_controls)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("hash_concurrency", &self.hash_concurrency)
+            .field("hsts_max_age", &self.hsts_max_age)
+            .field("limits", &self.limits)
+            .finish()
+    }
 }
 
 /// A setting that could not be read.
@@ -433,6 +458,7 @@ mod tests {
         assert_eq!(err.var, "KEYCARD_PUBLIC_URL");
         assert!(!err.to_string().contains("hunter2"), "{err}");
         let c = config(&[url, ("KEYCARD_PUBLIC_URL", "http://127.0.0.1:8080")]).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"), "Debug hides the password");
         assert_eq!(c.issuer, "http://127.0.0.1:8080");
         assert_eq!(c.database().url, url.1);
         assert_eq!(c.database().max_connections, 8);

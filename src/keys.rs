@@ -227,8 +227,6 @@ impl KeySet {
 pub struct KeyRing {
     path: PathBuf,
     inner: Arc<RwLock<Loaded>>,
-    /// When [`KeyRing::reload_for_unknown_kid`] last looked at the file (Unix seconds).
-    unknown_kid_check: Arc<std::sync::atomic::AtomicU64>,
 }
 
 struct Loaded {
@@ -255,11 +253,7 @@ impl KeyRing {
             return Err(KeyError::DevelopmentKeysInProduction { path });
         }
         let set = Arc::new(KeySet::from_file(&path, file)?);
-        Ok(Self {
-            path,
-            inner: Arc::new(RwLock::new(Loaded { modified, set })),
-            unknown_kid_check: Default::default(),
-        })
+        Ok(Self { path, inner: Arc::new(RwLock::new(Loaded { modified, set })) })
     }
 
     /// The keys in force now.
@@ -267,19 +261,12 @@ impl KeyRing {
         self.inner.read().unwrap_or_else(|e| e.into_inner()).set.clone()
     }
 
-    /// For a token whose `kid` this ring does not know: re-reads the file if it changed, at most
-    /// once a second (so forged `kid`s cannot cost a file read each). Another instance may have
-    /// picked up a `rotate-keys` before this one's periodic reload; its key cards are then
-    /// accepted here at once instead of after the next reload. Returns whether the ring changed.
+    /// For a token whose `kid` this ring does not know: re-reads the file if it changed. Another
+    /// instance may have picked up a `rotate-keys` before this one's periodic reload; its key
+    /// cards are then accepted here at once instead of after the next reload. A forged `kid`
+    /// costs one `stat` of the file (the file is parsed only when its modification time moved),
+    /// so there is no rate limit for an attacker to use up. Returns whether the ring changed.
     pub fn reload_for_unknown_kid(&self, mode: Mode) -> bool {
-        use std::sync::atomic::Ordering;
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
-        if self.unknown_kid_check.swap(now, Ordering::Relaxed) == now {
-            return false;
-        }
         self.reload_if_changed(mode).unwrap_or_else(|e| {
             tracing::error!(error = %e, "could not reload the signing keys; keeping the old ones");
             false
@@ -417,6 +404,12 @@ fn write_file(path: &Path, file: &KeyFile, how: Write) -> Result<bool, KeyError>
             match linked {
                 Ok(()) => Ok(true),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+                // A filesystem without hard links: fall back to a rename, which can only lose
+                // to a writer that starts in the same instant.
+                Err(_) if !path.exists() => {
+                    write_file(path, file, Write::Replace)?;
+                    Ok(true)
+                }
                 Err(e) => Err(io(e)),
             }
         }

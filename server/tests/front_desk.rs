@@ -161,4 +161,21 @@ on_both_backends! {
         app.clock.advance(10);
         assert_eq!(error(app.refresh(&current.confirmation).await).await.1, "confirmation_expired");
     }
+
+    async fn a_booking_locked_too_long_gets_503_unavailable_not_500(backend: Backend) {
+        let app = spawn_app_on(backend, |c| c.database_timeout = std::time::Duration::from_secs(1)).await;
+        let first = app.guest("ann").await;
+        // Someone else (a stuck transaction, a migration) holds the booking's row or the write lock.
+        let held = app.db.hold_write_lock().await;
+        let sent = std::time::Instant::now();
+        let res = app.refresh(&first.confirmation).await;
+        let waited = sent.elapsed();
+        let (status, code) = error(res).await;
+        assert_eq!((status, code.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
+        assert!(waited < std::time::Duration::from_secs(4), "{waited:?}");
+        drop(held);
+        // Nothing was half done: the same confirmation rotates once the lock is gone.
+        let next = stay(app.refresh(&first.confirmation).await).await;
+        assert_eq!(claims(&next.confirmation)["generation"], 2);
+    }
 }

@@ -59,24 +59,41 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
                 // SQLITE_BUSY / SQLITE_LOCKED (and their extended codes) after the busy timeout.
                 code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
             } else {
-                // PostgreSQL: connection exceptions (class 08), shutting down or starting up
-                // (57P01-57P03), too many connections (53300).
-                code.starts_with("08") || code.starts_with("57P") || code == "53300"
+                // PostgreSQL: connection exceptions (class 08), insufficient resources (53),
+                // shutting down or starting up (57P01-57P03), our statement or lock timeout
+                // (57014, 55P03), a serialization failure or deadlock (40001, 40P01) and a
+                // read-only server after a failover (25006): all worth a retry later.
+                code.starts_with("08")
+                    || code.starts_with("53")
+                    || code.starts_with("57P")
+                    || matches!(&*code, "57014" | "55P03" | "40001" | "40P01" | "25006")
             }
         }
         _ => false,
     }
 }
 
-/// How to reach the database: `KEYCARD_DATABASE_*` settings.
-#[derive(Clone, Debug)]
+/// How to reach the database: `KEYCARD_DATABASE_*` settings. Its `Debug` hides the URL, which
+/// may hold a password.
+#[derive(Clone)]
 pub struct DatabaseOptions {
     /// `sqlite://PATH`, `sqlite::memory:` or `postgres://USER:PASSWORD@HOST:PORT/DB`.
     pub url: String,
     /// Connections in the pool.
     pub max_connections: u32,
-    /// How long a request waits for a connection (or for a new one to open) before it gets 503.
+    /// How long a request waits for a connection (or for a new one to open), and on PostgreSQL
+    /// how long one statement or lock wait may take, before the request gets 503.
     pub acquire_timeout: Duration,
+}
+
+impl std::fmt::Debug for DatabaseOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseOptions")
+            .field("url", &"<redacted>")
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish()
+    }
 }
 
 impl DatabaseOptions {

@@ -25,11 +25,12 @@ impl PostgresStore {
     /// the migrations in `migrations/postgres` (sqlx's migration table; sqlx-cli reads the same
     /// folder). Concurrent start-ups are safe: sqlx takes an advisory lock while migrating.
     pub async fn connect(database: &DatabaseOptions) -> Result<Self, StoreError> {
+        // A statement stuck behind a lock or on a sick server ends with an error the client
+        // sees as 503, after the same wait as for a connection, well before the request timeout.
+        let limit = format!("{}ms", database.acquire_timeout.as_millis());
         let options = PgConnectOptions::from_str(&database.url)?
             .application_name("keycard")
-            // A statement stuck behind a lock or a sick server ends with an error the client
-            // sees as 503, well before the request timeout.
-            .options([("statement_timeout", "5s"), ("lock_timeout", "5s")]);
+            .options([("statement_timeout", limit.as_str()), ("lock_timeout", limit.as_str())]);
         let pool = PgPoolOptions::new()
             .max_connections(database.max_connections)
             .acquire_timeout(database.acquire_timeout)

@@ -2,7 +2,6 @@
 //! read-then-write so two front-desk visits for one booking run one after the other.
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -33,7 +32,8 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
+            // A writer waits this long for another's write lock, then the request gets 503.
+            .busy_timeout(database.acquire_timeout)
             .foreign_keys(true);
         let io = |e| StoreError::Database(sqlx::Error::Io(e));
         let file = options.get_filename();

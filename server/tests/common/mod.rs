@@ -95,6 +95,26 @@ impl Db {
         }
     }
 
+    /// Holds the lock a front-desk visit needs (every booking row on PostgreSQL, the write lock
+    /// on SQLite) until the returned transaction is dropped.
+    pub async fn hold_write_lock(&self) -> HeldLock {
+        match self {
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+                sqlx::query("UPDATE sessions SET user_agent = user_agent")
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                HeldLock::Sqlite(tx)
+            }
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await.unwrap();
+                sqlx::query("SELECT id FROM sessions FOR UPDATE").execute(&mut *tx).await.unwrap();
+                HeldLock::Postgres(tx)
+            }
+        }
+    }
+
     /// The SQLite pool (tests that only run there).
     pub fn sqlite(&self) -> &SqlitePool {
         match self {
@@ -102,6 +122,12 @@ impl Db {
             Db::Postgres(_) => panic!("this test runs on SQLite only"),
         }
     }
+}
+
+/// A transaction kept open to hold a lock; rolled back when dropped.
+pub enum HeldLock {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
 
 pub struct TestApp {
