@@ -209,38 +209,61 @@ async fn booking(pool: &sqlx::PgPool, sid: &str) -> (i64, String, Option<String>
     (row.0, row.1, row.2, row.3.is_some())
 }
 
+/// Two instances on `database`, one booking per client registered, and the clients' refresh
+/// loops under way.
+struct Load {
+    instances: [Instance; 2],
+    http: reqwest::Client,
+    bases: Arc<Vec<String>>,
+    start: Instant,
+    stop: Stop,
+    clients: Vec<tokio::task::JoinHandle<(Vec<Answer>, String)>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn two_instances_under_load(database: &str, bookings: usize) -> Load {
+    let dir = tempfile::tempdir().unwrap();
+    let instances = [start_instance(database, dir.path()), start_instance(database, dir.path())];
+    let http = reqwest::Client::new();
+    let bases = Arc::new(vec![instances[0].base.clone(), instances[1].base.clone()]);
+    let mut confirmations = Vec::new();
+    for i in 0..bookings {
+        confirmations.push(register(&http, &bases[i % 2], &format!("guest{i}")).await);
+    }
+    let (start, stop) = (Instant::now(), Stop::new());
+    let clients = confirmations
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| tokio::spawn(client(http.clone(), bases.clone(), c, start, stop.clone(), i)))
+        .collect();
+    Load { instances, http, bases, start, stop, clients, _dir: dir }
+}
+
+impl Load {
+    /// Stops the clients and hands back what each saw.
+    async fn finish(&mut self) -> Vec<(Vec<Answer>, String)> {
+        self.stop.now();
+        let mut results = Vec::new();
+        for c in self.clients.drain(..) {
+            results.push(c.await.unwrap());
+        }
+        results
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_one_instance_mid_load_loses_no_booking_and_the_other_keeps_serving() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let server = postgres_server().to_string();
     let database = database_on(&server).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut a = start_instance(&database, dir.path());
-    let b = start_instance(&database, dir.path());
-    let http = reqwest::Client::new();
-    let bases = Arc::new(vec![a.base.clone(), b.base.clone()]);
-    let mut confirmations = Vec::new();
-    for i in 0..16 {
-        confirmations.push(register(&http, &bases[i % 2], &format!("guest{i}")).await);
-    }
-
-    let (start, stop) = (Instant::now(), Stop::new());
-    let clients: Vec<_> = confirmations
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            tokio::spawn(client(http.clone(), bases.clone(), c.clone(), start, stop.clone(), i))
-        })
-        .collect();
+    let mut load = two_instances_under_load(&database, 16).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let killed_at = start.elapsed();
-    a.child.kill().unwrap(); // SIGKILL: no graceful shutdown, requests cut mid-way
+    let killed_at = load.start.elapsed();
+    // SIGKILL: no graceful shutdown, requests cut mid-way.
+    load.instances[0].child.kill().unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    stop.now();
-    let mut results = Vec::new();
-    for c in clients {
-        results.push(c.await.unwrap());
-    }
+    let results = load.finish().await;
+    let (http, survivor) = (&load.http, &load.bases[1]);
 
     let pool = sqlx::PgPool::connect(&database).await.unwrap();
     let (mut ok, mut cut, mut served_by_b_after) = (0, 0, 0);
@@ -272,8 +295,8 @@ async fn killing_one_instance_mid_load_loses_no_booking_and_the_other_keeps_serv
             "the client's confirmation is neither current nor the grace predecessor"
         );
         // One live confirmation: showing the client's twice on the survivor gives the same one.
-        let once = stay(http_refresh(&http, &b.base, last).await).await.confirmation;
-        let twice = stay(http_refresh(&http, &b.base, last).await).await.confirmation;
+        let once = stay(http_refresh(http, survivor, last).await).await.confirmation;
+        let twice = stay(http_refresh(http, survivor, last).await).await.confirmation;
         assert_eq!(once, twice, "two live confirmations for one booking");
     }
     println!(
@@ -303,27 +326,11 @@ async fn a_database_restart_under_load_gets_503s_then_service_resumes_by_itself(
     let _turn = ONE_AT_A_TIME.lock().await;
     let pg = OwnPostgres::start();
     let database = database_on(&pg.url).await;
-    let dir = tempfile::tempdir().unwrap();
-    let a = start_instance(&database, dir.path());
-    let b = start_instance(&database, dir.path());
-    let http = reqwest::Client::new();
-    let bases = Arc::new(vec![a.base.clone(), b.base.clone()]);
-    let mut confirmations = Vec::new();
-    for i in 0..8 {
-        confirmations.push(register(&http, &bases[i % 2], &format!("guest{i}")).await);
-    }
-
-    let (start, stop) = (Instant::now(), Stop::new());
-    let clients: Vec<_> = confirmations
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            tokio::spawn(client(http.clone(), bases.clone(), c.clone(), start, stop.clone(), i))
-        })
-        .collect();
+    let mut load = two_instances_under_load(&database, 8).await;
+    let start = load.start;
     // /healthz of both instances, every 100 ms: (sent at, status).
     let health = tokio::spawn({
-        let (http, bases, stop) = (http.clone(), bases.clone(), stop.clone());
+        let (http, bases, stop) = (load.http.clone(), load.bases.clone(), load.stop.clone());
         async move {
             let mut seen = Vec::new();
             while !stop.stopped() {
@@ -352,11 +359,7 @@ async fn a_database_restart_under_load_gets_503s_then_service_resumes_by_itself(
     let up_at = start.elapsed();
     // Three more seconds of load: service must come back by itself within them.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    stop.now();
-    let mut answers = Vec::new();
-    for c in clients {
-        answers.extend(c.await.unwrap().0);
-    }
+    let answers: Vec<Answer> = load.finish().await.into_iter().flat_map(|(a, _)| a).collect();
     let health = health.await.unwrap();
 
     let mut unavailable = 0;
