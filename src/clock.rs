@@ -30,13 +30,7 @@ impl Clock {
 
     /// The current time in whole seconds.
     pub fn now(&self) -> Timestamp {
-        match &self.0 {
-            ClockKind::System => SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs() as Timestamp)
-                .unwrap_or_default(),
-            ClockKind::Manual(t) => t.load(Ordering::SeqCst),
-        }
+        self.now_millis().div_euclid(1000)
     }
 
     /// The current time in milliseconds (a manual clock's whole seconds, times 1000).

@@ -83,17 +83,6 @@ impl Drop for OwnPostgres {
     }
 }
 
-/// A database of its own on the server at `server_url`.
-async fn database_on(server_url: &str) -> String {
-    use sqlx::Connection;
-    let mut admin = sqlx::PgConnection::connect(server_url).await.unwrap();
-    let name = format!("keycard_faults_{:016x}", rand::random::<u64>());
-    sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await.unwrap();
-    let mut url = url::Url::parse(server_url).unwrap();
-    url.set_path(&name);
-    url.to_string()
-}
-
 async fn register(http: &reqwest::Client, base: &str, name: &str) -> String {
     let res = http
         .post(format!("{base}/api/auth/register"))
@@ -254,8 +243,7 @@ impl Load {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_one_instance_mid_load_loses_no_booking_and_the_other_keeps_serving() {
     let _turn = ONE_AT_A_TIME.lock().await;
-    let server = postgres_server().to_string();
-    let database = database_on(&server).await;
+    let database = new_postgres_database().await;
     let mut load = two_instances_under_load(&database, 16).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let killed_at = load.start.elapsed();
@@ -325,7 +313,7 @@ async fn http_refresh(http: &reqwest::Client, base: &str, confirmation: &str) ->
 async fn a_database_restart_under_load_gets_503s_then_service_resumes_by_itself() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let pg = OwnPostgres::start();
-    let database = database_on(&pg.url).await;
+    let database = new_postgres_database_on(url::Url::parse(&pg.url).unwrap()).await;
     let mut load = two_instances_under_load(&database, 8).await;
     let start = load.start;
     // /healthz of both instances, every 100 ms: (sent at, status).

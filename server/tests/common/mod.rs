@@ -231,11 +231,14 @@ pub fn postgres_server() -> url::Url {
 
 /// Creates an empty database of this test's own on the test server and returns its URL.
 pub async fn new_postgres_database() -> String {
+    new_postgres_database_on(postgres_server()).await
+}
+
+/// Creates an empty database of this test's own on the server at `server` and returns its URL.
+pub async fn new_postgres_database_on(server: url::Url) -> String {
     use sqlx::Connection;
-    let server = postgres_server();
-    let mut admin = sqlx::PgConnection::connect(server.as_str())
-        .await
-        .expect("KEYCARD_TEST_DATABASE_URL answers");
+    let mut admin =
+        sqlx::PgConnection::connect(server.as_str()).await.expect("the PostgreSQL server answers");
     let name = format!("keycard_test_{:016x}", rand::random::<u64>());
     sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await.unwrap();
     let _ = admin.close().await;
