@@ -12,7 +12,9 @@ use std::time::Duration;
 /// demo controls on by default).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
+    /// Shortcuts for a learner's machine: generated keys, demo controls on, minutes-long lifetimes.
     Development,
+    /// What a deployment runs: keys must exist, the demo is off, HSTS is sent.
     Production,
 }
 
@@ -139,7 +141,9 @@ impl std::fmt::Debug for Config {
 #[derive(Debug, thiserror::Error)]
 #[error("{var}: {problem}")]
 pub struct ConfigError {
+    /// The environment variable at fault.
     pub var: &'static str,
+    /// What is wrong with its value.
     pub problem: String,
 }
 

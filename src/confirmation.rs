@@ -20,13 +20,19 @@ pub const AUDIENCE: &str = "keycard-front-desk";
 /// What a booking confirmation says.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfirmationClaims {
+    /// Who issued it: this server.
     pub iss: String,
+    /// The guest's id.
     pub sub: String,
+    /// Who may read it: the front desk alone.
     pub aud: String,
+    /// When the booking confirmation stops working (the booking's idle limit, capped by its absolute one).
     pub exp: Timestamp,
+    /// When it was made.
     pub iat: Timestamp,
     /// Derived from the session's salt and generation; the database stores only its SHA-256.
     pub jti: String,
+    /// The application it was issued to.
     pub client_id: String,
     /// The booking (session, token family) it belongs to.
     pub sid: String,

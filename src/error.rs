@@ -9,35 +9,46 @@ use crate::throttle::RetryAfter;
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("usernames are 3 to 32 characters of letters, digits, '_', '.' and '-'")]
+    /// The username breaks the rules (3 to 32 of `A-Z a-z 0-9 _ . -`).
     InvalidUsername,
     #[error("{0}")]
+    /// The new password breaks the password policy.
     WeakPassword(#[from] PolicyError),
     #[error("that username is taken")]
+    /// Another guest has that username (case aside).
     UsernameTaken,
     /// Unknown guest or wrong password: deliberately one answer.
     #[error("wrong username or password")]
     InvalidCredentials,
     #[error("too many attempts; try again in {} s", .0.secs())]
+    /// Too many attempts: try again after the wait.
     TooManyRequests(RetryAfter),
     #[error("key card refused: {0}")]
+    /// The key card was refused (expired, forged, for someone else...).
     KeyCard(TokenError),
     #[error("booking confirmation refused: {0}")]
+    /// The booking confirmation was refused.
     Confirmation(TokenError),
     /// The confirmation is a genuine one of this booking but not its current one: a replay.
     #[error("this booking confirmation was already used; the booking is cancelled")]
     ReuseDetected,
     #[error("the booking was cancelled")]
+    /// The booking was ended (checked out, revoked, cancelled for theft).
     SessionRevoked,
     #[error("the booking has expired")]
+    /// The booking outlived its idle or absolute limit.
     SessionExpired,
     #[error("no such booking")]
+    /// No such booking, or not the guest's.
     SessionNotFound,
     #[error("the demo controls are turned off")]
+    /// A demo control was asked for while they are turned off.
     DemoDisabled,
     /// The database is unreachable or not answering in time; a retry shortly may work.
     #[error("the hotel's records are unavailable for a moment; try again shortly")]
     Unavailable(String),
     #[error("internal error: {0}")]
+    /// Something broke on the server; the detail is for the log, never for the client.
     Internal(String),
 }
 

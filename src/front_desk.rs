@@ -11,10 +11,12 @@
 //! the whole booking is cancelled and the event logged.
 //!
 //! ## Stateless reads, stateful sensitive operations
-//! A key card is checked with the public keys alone ([`FrontDesk::verify_key_card`]), so a revoked
-//! booking's key cards keep opening the amenities until they expire (minutes). Operations that
-//! matter ([`FrontDesk::authorize_sensitive`]: sessions, password, check-out) also look the
-//! booking up, so revocation bites there at once.
+//! A key card is checked with the public keys alone ([`FrontDesk::verify_key_card`], which hands
+//! back a [`KeyCardHolder`]), so a revoked booking's key cards keep opening the amenities until
+//! they expire (minutes). Operations that matter ([`FrontDesk::verify_booking`], which hands back
+//! a [`CheckedInGuest`]: sessions, password, check-out) also look the booking up, so revocation
+//! bites there at once. The operations behind a door take its pass, not a token (see
+//! [`crate::door`]).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -25,14 +27,17 @@ use serde::Serialize;
 use crate::clock::{Clock, Timestamp};
 use crate::config::{Config, Lifetimes, Mode};
 use crate::confirmation::{self, ConfirmationClaims};
+use crate::door::{CheckedInGuest, KeyCardHolder};
 use crate::error::AuthError;
 use crate::jwt::{random_id, TokenError};
 use crate::key_card::{self, KeyCardClaims, KeyCardRequest};
 use crate::keys::{Jwks, KeyError, KeyRing, KeySet};
 use crate::passwords::{self, Passwords, Verdict};
+#[cfg(feature = "demo")]
+use crate::storage::StolenCopy;
 use crate::storage::{
     self, Attempt, EventKind, GuestRecord, IssuerConflict, NewEvent, Rotation, SessionChange,
-    SessionEvent, SessionRecord, SessionUpdate, StolenCopy, Store, StoreError,
+    SessionEvent, SessionRecord, SessionUpdate, Store, StoreError,
 };
 use crate::throttle::{RetryAfter, Throttle};
 
@@ -43,7 +48,9 @@ pub const INSTANCE_LIVENESS_SECS: i64 = 30;
 /// Where a request came from, for rate limits and the bookings list.
 #[derive(Clone, Debug, Default)]
 pub struct ClientInfo {
+    /// The client's IP address (from the socket, or `X-Forwarded-For` behind a trusted proxy).
     pub address: Option<IpAddr>,
+    /// The client's `User-Agent`, for the bookings list.
     pub user_agent: Option<String>,
 }
 
@@ -62,21 +69,32 @@ pub enum Scope {
 /// A booking as the guest may see it (no hashes, no salt).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SessionView {
+    /// The booking's id (the `sid` of its tokens).
     pub id: String,
+    /// How many times its confirmation was rotated (1 at check-in).
     pub generation: i64,
+    /// When the guest checked in.
     pub created_at: Timestamp,
+    /// The last visit to the front desk.
     pub last_used_at: Timestamp,
+    /// The booking ends if the front desk is not visited before this.
     pub idle_expires_at: Timestamp,
+    /// The booking ends at this time whatever happens.
     pub absolute_expires_at: Timestamp,
+    /// When it was ended, if it was.
     pub revoked_at: Option<Timestamp>,
+    /// Why it was ended, if it was.
     pub revoked_reason: Option<String>,
+    /// The browser or client it was made from.
     pub user_agent: Option<String>,
+    /// The address it was made from.
     pub client_address: Option<String>,
+    /// Whether it can still be used now.
     pub active: bool,
 }
 
 impl SessionView {
-    fn new(r: &SessionRecord, now: Timestamp) -> Self {
+    pub(crate) fn new(r: &SessionRecord, now: Timestamp) -> Self {
         Self {
             id: r.id.clone(),
             generation: r.generation,
@@ -96,29 +114,44 @@ impl SessionView {
 /// A guest as the guest may see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct GuestView {
+    /// The guest's id (the `sub` of their tokens).
     pub id: String,
+    /// Their username.
     pub username: String,
+    /// When they registered.
     pub created_at: Timestamp,
 }
 
 /// A fresh key card and booking confirmation. Not `Debug`: it holds both tokens.
 pub struct Issued {
+    /// The key card (access token), signed.
     pub key_card: String,
+    /// What it says.
     pub key_card_claims: KeyCardClaims,
+    /// The booking confirmation (refresh token), signed.
     pub confirmation: String,
+    /// What it says.
     pub confirmation_claims: ConfirmationClaims,
+    /// Whose it is.
     pub guest: GuestView,
+    /// The booking it belongs to, after this check-in or visit.
     pub session: SessionView,
 }
 
 /// Settings the front desk works by, taken from [`Config`].
 #[derive(Clone, Debug)]
 pub struct Policy {
+    /// Development or production.
     pub mode: Mode,
+    /// The `iss` of every token.
     pub issuer: String,
+    /// The `aud` of key cards.
     pub audience: String,
+    /// The `client_id` claim.
     pub client_id: String,
+    /// How long key cards, grace windows and bookings last.
     pub lifetimes: Lifetimes,
+    /// Whether the demo controls answer.
     pub demo_controls: bool,
 }
 
@@ -126,8 +159,10 @@ pub struct Policy {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("KEYCARD_KEYS_FILE: {0}")]
+    /// The key ring could not be opened.
     Keys(#[from] KeyError),
     #[error("KEYCARD_DATABASE_URL: {0}")]
+    /// The database could not be opened or migrated.
     Store(#[from] StoreError),
     #[error(
         "KEYCARD_PUBLIC_URL: another instance on this database ({}) issues key cards as {:?}, \
@@ -135,7 +170,13 @@ pub enum StartError {
          instance the same KEYCARD_PUBLIC_URL (or KEYCARD_ISSUER)",
         .theirs.instance, .theirs.issuer
     )]
-    IssuerConflict { theirs: IssuerConflict, ours: String },
+    /// Another live instance on the database signs as another issuer.
+    IssuerConflict {
+        /// The live instance that signs as someone else.
+        theirs: IssuerConflict,
+        /// The issuer this instance would sign as.
+        ours: String,
+    },
 }
 
 /// The auth core's entry point. Cheap to clone.
@@ -153,8 +194,17 @@ struct Inner {
     throttle: Throttle,
     clock: Clock,
     policy: Policy,
+    /// Claims of the deployment's own ([`FrontDesk::with_claims`]).
+    claims: std::sync::OnceLock<Box<ClaimsFn>>,
 }
 
+/// Members added to a key card's claims.
+pub type ExtraClaims = serde_json::Map<String, serde_json::Value>;
+
+/// What [`FrontDesk::with_claims`] is given.
+type ClaimsFn = dyn Fn(&GuestView) -> ExtraClaims + Send + Sync;
+
+#[cfg(feature = "demo")]
 /// What happened when the demo thief showed the copied confirmation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -227,14 +277,60 @@ impl FrontDesk {
                     lifetimes: config.lifetimes.clone(),
                     demo_controls: config.demo_controls,
                 },
+                claims: std::sync::OnceLock::new(),
             }),
         }
     }
 
+    /// Puts claims of your own into every key card this desk cuts (at check-in and at every
+    /// visit to the front desk): `claims` is given the guest and returns the members to add.
+    /// Names a key card already has ([`key_card::REGISTERED`]) are dropped. Verified key cards
+    /// hand them back in [`KeyCardClaims::extra`]; resource servers see them too.
+    ///
+    /// Keep it quick and infallible: it runs on every check-in and refresh. Data from elsewhere
+    /// (say, roles in a table of yours) belongs in memory the closure can read.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let (desk, _dir) = keycard::doc_support::front_desk().await;
+    /// use keycard::front_desk::ClientInfo;
+    /// use serde_json::json;
+    ///
+    /// let desk = desk.with_claims(|guest| {
+    ///     let tier = if guest.username.starts_with("vip") { "gold" } else { "standard" };
+    ///     json!({ "tier": tier, "sub": "ignored: a registered name" })
+    ///         .as_object().cloned().unwrap_or_default()
+    /// });
+    /// let issued = desk.register("vip_ann", "correct horse battery", &ClientInfo::default()).await?;
+    /// let card = desk.verify_key_card(&issued.key_card)?;
+    /// assert_eq!(card.claims().extra["tier"], "gold");
+    /// assert_eq!(card.claims().sub, issued.guest.id);
+    /// # Ok::<(), keycard::AuthError>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Panics
+    /// When claims were set already on this desk or a clone of it: set them once, at start.
+    pub fn with_claims(
+        self,
+        claims: impl Fn(&GuestView) -> ExtraClaims + Send + Sync + 'static,
+    ) -> Self {
+        if self.inner.claims.set(Box::new(claims)).is_err() {
+            panic!("FrontDesk::with_claims: claims were set already");
+        }
+        self
+    }
+
+    fn extra_claims(&self, guest: &GuestView) -> ExtraClaims {
+        self.inner.claims.get().map(|claims| claims(guest)).unwrap_or_default()
+    }
+
+    /// The settings this desk works by.
     pub fn policy(&self) -> &Policy {
         &self.inner.policy
     }
 
+    /// The clock this desk reads (a manual one in tests).
     pub fn clock(&self) -> &Clock {
         &self.inner.clock
     }
@@ -306,7 +402,22 @@ impl FrontDesk {
         }
     }
 
-    /// Registers a guest and checks them in.
+    /// Registers a guest and checks them in. The username must be new (case aside) and the
+    /// password pass the policy (8 to 128 characters, not a common one, not the username).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let (desk, _dir) = keycard::doc_support::front_desk().await;
+    /// use keycard::front_desk::ClientInfo;
+    /// use keycard::AuthError;
+    ///
+    /// let issued = desk.register("ann", "correct horse battery", &ClientInfo::default()).await?;
+    /// assert_eq!(issued.session.generation, 1);
+    /// let again = desk.register("ANN", "another good password", &ClientInfo::default()).await;
+    /// assert!(matches!(again, Err(AuthError::UsernameTaken)));
+    /// # Ok::<(), keycard::AuthError>(())
+    /// # }).unwrap();
+    /// ```
     #[tracing::instrument(skip_all, fields(username = %username))]
     pub async fn register(
         &self,
@@ -330,6 +441,29 @@ impl FrontDesk {
     }
 
     /// Check-in: the password for a key card and a booking confirmation, in a new booking.
+    /// A wrong password and an unknown guest get the same answer after the same work, and both
+    /// count against the check-in limits (per address, per account).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let (desk, _dir) = keycard::doc_support::front_desk().await;
+    /// use keycard::front_desk::ClientInfo;
+    /// use keycard::AuthError;
+    ///
+    /// let browser = ClientInfo { address: "192.0.2.7".parse().ok(), user_agent: None };
+    /// desk.register("ann", "correct horse battery", &browser).await?;
+    ///
+    /// let issued = desk.check_in("ann", "correct horse battery", &browser).await?;
+    /// // The key card opens doors for minutes; the confirmation goes only to the front desk.
+    /// assert_eq!(issued.key_card_claims.preferred_username, "ann");
+    /// assert_eq!(issued.key_card_claims.exp - issued.key_card_claims.iat, 120);
+    /// assert!(issued.confirmation_claims.exp > issued.key_card_claims.exp);
+    ///
+    /// let wrong = desk.check_in("ann", "not the password", &browser).await;
+    /// assert!(matches!(wrong, Err(AuthError::InvalidCredentials)));
+    /// # Ok::<(), keycard::AuthError>(())
+    /// # }).unwrap();
+    /// ```
     #[tracing::instrument(skip_all, fields(username = %username))]
     pub async fn check_in(
         &self,
@@ -364,6 +498,34 @@ impl FrontDesk {
     }
 
     /// The front desk proper: swaps a booking confirmation for a new key card and confirmation.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let (desk, _dir) = keycard::doc_support::front_desk().await;
+    /// use keycard::front_desk::ClientInfo;
+    /// use keycard::AuthError;
+    ///
+    /// let browser = ClientInfo::default();
+    /// let first = desk.register("ann", "correct horse battery", &browser).await?;
+    ///
+    /// // Each visit replaces the confirmation (rotation)...
+    /// let second = desk.refresh(&first.confirmation, &browser).await?;
+    /// assert_eq!(second.session.generation, 2);
+    /// // ...but the same one shown again at once (a second tab, a lost answer) gets the same
+    /// // answer: the grace window (KEYCARD_REFRESH_GRACE_SECS).
+    /// let retry = desk.refresh(&first.confirmation, &browser).await?;
+    /// assert_eq!(retry.confirmation, second.confirmation);
+    ///
+    /// let third = desk.refresh(&second.confirmation, &browser).await?;
+    /// // The first confirmation is now two behind: someone kept a copy. The booking is cancelled,
+    /// // for the thief and for the guest alike.
+    /// let replay = desk.refresh(&first.confirmation, &browser).await;
+    /// assert!(matches!(replay, Err(AuthError::ReuseDetected)));
+    /// let guest = desk.refresh(&third.confirmation, &browser).await;
+    /// assert!(matches!(guest, Err(AuthError::SessionRevoked)));
+    /// # Ok::<(), keycard::AuthError>(())
+    /// # }).unwrap();
+    /// ```
     #[tracing::instrument(skip_all)]
     pub async fn refresh(
         &self,
@@ -414,8 +576,12 @@ impl FrontDesk {
     /// Check-out. `Scope::This` ends the key card's booking; the others end the guest's other or
     /// all bookings.
     #[tracing::instrument(skip_all)]
-    pub async fn check_out(&self, key_card: &str, scope: Scope) -> Result<Vec<String>, AuthError> {
-        let claims = self.authorize_sensitive(key_card).await?;
+    pub async fn check_out(
+        &self,
+        guest: &CheckedInGuest,
+        scope: Scope,
+    ) -> Result<Vec<String>, AuthError> {
+        let claims = guest.claims().clone();
         let now = self.now();
         let store = &self.inner.store;
         let ended = match scope {
@@ -450,9 +616,29 @@ impl FrontDesk {
         Ok(ended)
     }
 
-    /// Checks a key card with the public keys only: no database, so a revoked booking's key
-    /// cards keep working until they expire. Fit for plain reads.
-    pub fn verify_key_card(&self, key_card: &str) -> Result<KeyCardClaims, AuthError> {
+    /// The amenity door: checks a key card with the public keys only (signature, issuer,
+    /// audience, type, dates). No database, so a revoked booking's key cards keep working until
+    /// they expire. Fit for plain reads.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let (desk, _dir) = keycard::doc_support::front_desk().await;
+    /// use keycard::front_desk::ClientInfo;
+    ///
+    /// let issued = desk.register("ann", "correct horse battery", &ClientInfo::default()).await?;
+    /// let card = desk.verify_key_card(&issued.key_card)?;
+    /// assert_eq!(card.claims().preferred_username, "ann");
+    /// assert_eq!(card.booking_id(), issued.session.id);
+    ///
+    /// // One changed byte of the signature, and the door stays shut.
+    /// let mut forged = issued.key_card.clone();
+    /// let last = if forged.ends_with('A') { "B" } else { "A" };
+    /// forged.replace_range(forged.len() - 1.., last);
+    /// assert!(desk.verify_key_card(&forged).is_err());
+    /// # Ok::<(), keycard::AuthError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn verify_key_card(&self, key_card: &str) -> Result<KeyCardHolder, AuthError> {
         let policy = &self.inner.policy;
         self.with_keys(|keys| {
             key_card::verify(
@@ -463,7 +649,7 @@ impl FrontDesk {
                 &self.inner.clock,
             )
         })
-        .map(|(claims, _)| claims)
+        .map(|(claims, _)| KeyCardHolder::new(claims))
         .map_err(AuthError::KeyCard)
     }
 
@@ -486,18 +672,32 @@ impl FrontDesk {
         }
     }
 
-    /// [`verify_key_card`](Self::verify_key_card), then checks the booking is still active, so
-    /// revocation takes effect at once. For operations that change or reveal something.
-    pub async fn authorize_sensitive(&self, key_card: &str) -> Result<KeyCardClaims, AuthError> {
-        Ok(self.active_booking(key_card).await?.0)
-    }
-
-    /// The key card's claims and its booking, which must still be active.
-    async fn active_booking(
-        &self,
-        key_card: &str,
-    ) -> Result<(KeyCardClaims, SessionRecord), AuthError> {
-        let claims = self.verify_key_card(key_card)?;
+    /// The room door: [`verify_key_card`](Self::verify_key_card), then checks that the booking
+    /// is still active (not checked out, revoked, cancelled for theft, idle or past its absolute
+    /// limit), so those take effect at once. For operations that change or reveal something.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let (desk, _dir) = keycard::doc_support::front_desk().await;
+    /// use keycard::front_desk::{ClientInfo, Scope};
+    /// use keycard::AuthError;
+    ///
+    /// let issued = desk.register("ann", "correct horse battery", &ClientInfo::default()).await?;
+    /// let guest = desk.verify_booking(&issued.key_card).await?;
+    /// assert!(guest.booking().active);
+    ///
+    /// desk.check_out(&guest, Scope::This).await?;
+    /// // The key card itself is still genuine: amenity doors open until it expires...
+    /// assert!(desk.verify_key_card(&issued.key_card).is_ok());
+    /// // ...but the room door asks the front desk, which knows the guest left.
+    /// let refused = desk.verify_booking(&issued.key_card).await.unwrap_err();
+    /// assert!(matches!(refused, AuthError::SessionRevoked));
+    /// # Ok::<(), keycard::AuthError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn verify_booking(&self, key_card: &str) -> Result<CheckedInGuest, AuthError> {
+        let card = self.verify_key_card(key_card)?;
+        let claims = card.claims();
         let session =
             self.inner.store.session(&claims.sid).await?.ok_or(AuthError::SessionRevoked)?;
         if session.guest_id != claims.sub {
@@ -510,32 +710,31 @@ impl FrontDesk {
         if session.revoked_at.is_some() {
             return Err(AuthError::SessionRevoked);
         }
-        Ok((claims, session))
+        Ok(CheckedInGuest::new(card, session, now))
     }
 
-    /// Who the key card belongs to, and its booking.
-    pub async fn whoami(
-        &self,
-        key_card: &str,
-    ) -> Result<(GuestView, SessionView, KeyCardClaims), AuthError> {
-        let (claims, session) = self.active_booking(key_card).await?;
-        let guest = self.inner.store.guest(&claims.sub).await?.ok_or(AuthError::SessionRevoked)?;
-        Ok((guest_view(&guest), SessionView::new(&session, self.now()), claims))
+    /// Who the checked-in guest is.
+    pub async fn whoami(&self, guest: &CheckedInGuest) -> Result<GuestView, AuthError> {
+        let record =
+            self.inner.store.guest(guest.guest_id()).await?.ok_or(AuthError::SessionRevoked)?;
+        Ok(guest_view(&record))
     }
 
     /// The guest's bookings, newest first.
-    pub async fn sessions(&self, key_card: &str) -> Result<(String, Vec<SessionView>), AuthError> {
-        let claims = self.authorize_sensitive(key_card).await?;
+    pub async fn sessions(&self, guest: &CheckedInGuest) -> Result<Vec<SessionView>, AuthError> {
         let now = self.now();
-        let list = self.inner.store.sessions_of(&claims.sub).await?;
-        Ok((claims.sid, list.iter().map(|s| SessionView::new(s, now)).collect()))
+        let list = self.inner.store.sessions_of(guest.guest_id()).await?;
+        Ok(list.iter().map(|s| SessionView::new(s, now)).collect())
     }
 
     /// Ends one of the guest's bookings. Another guest's booking is [`AuthError::SessionNotFound`].
-    pub async fn revoke_session(&self, key_card: &str, session_id: &str) -> Result<(), AuthError> {
-        let claims = self.authorize_sensitive(key_card).await?;
+    pub async fn revoke_session(
+        &self,
+        guest: &CheckedInGuest,
+        session_id: &str,
+    ) -> Result<(), AuthError> {
         if self
-            .end_session(&claims.sub, session_id, EventKind::Revoked, "ended by the guest")
+            .end_session(guest.guest_id(), session_id, EventKind::Revoked, "ended by the guest")
             .await?
         {
             Ok(())
@@ -579,12 +778,12 @@ impl FrontDesk {
     #[tracing::instrument(skip_all)]
     pub async fn change_password(
         &self,
-        key_card: &str,
+        checked_in: &CheckedInGuest,
         current: &str,
         new: &str,
     ) -> Result<Vec<String>, AuthError> {
-        let claims = self.authorize_sensitive(key_card).await?;
-        let guest = self.inner.store.guest(&claims.sub).await?.ok_or(AuthError::SessionRevoked)?;
+        let store = &self.inner.store;
+        let guest = store.guest(checked_in.guest_id()).await?.ok_or(AuthError::SessionRevoked)?;
         let current = if current.chars().count() <= passwords::MAX_LEN { current } else { "" };
         match self.inner.passwords.verify(current, Some(&guest.password_hash)).await? {
             Verdict::Accepted { .. } => {}
@@ -592,30 +791,33 @@ impl FrontDesk {
         }
         passwords::check_policy(&guest.username, new)?;
         let hash = self.inner.passwords.hash(new).await?;
-        Ok(self.inner.store.change_password(&guest.id, &hash, &claims.sid, self.now()).await?)
+        let booking = checked_in.booking_id();
+        Ok(store.change_password(&guest.id, &hash, booking, self.now()).await?)
     }
 
-    /// The event log of the key card's booking.
-    pub async fn events(&self, key_card: &str) -> Result<Vec<SessionEvent>, AuthError> {
-        let claims = self.verify_key_card(key_card)?;
-        Ok(self.inner.store.events(&claims.sid, 500).await?)
+    /// The event log of the key card's booking. Stateless on purpose: a booking cancelled for
+    /// theft still shows how it ended.
+    pub async fn events(&self, card: &KeyCardHolder) -> Result<Vec<SessionEvent>, AuthError> {
+        Ok(self.inner.store.events(card.booking_id(), 500).await?)
     }
 
     /// Demo: a thief copies the booking's current confirmation. The copy stays on the server.
-    pub async fn demo_steal(&self, key_card: &str) -> Result<i64, AuthError> {
+    #[cfg(feature = "demo")]
+    pub async fn demo_steal(&self, guest: &CheckedInGuest) -> Result<i64, AuthError> {
         self.demo_allowed()?;
         // The copy is kept on the server (in the database, so whichever instance the thief's
         // visit reaches can show it), never handed to the page.
-        let (_, record) = self.active_booking(key_card).await?;
-        self.inner.store.keep_stolen(&StolenCopy::of(&record)).await?;
+        let record = guest.record();
+        self.inner.store.keep_stolen(&StolenCopy::of(record)).await?;
         Ok(record.generation)
     }
 
-    /// Demo: the thief shows the copied confirmation at the front desk.
-    pub async fn demo_thief_visit(&self, key_card: &str) -> Result<ThiefOutcome, AuthError> {
+    /// Demo: the thief shows the copied confirmation at the front desk. Takes the stateless pass
+    /// on purpose: the guest's own booking may already be cancelled.
+    #[cfg(feature = "demo")]
+    pub async fn demo_thief_visit(&self, card: &KeyCardHolder) -> Result<ThiefOutcome, AuthError> {
         self.demo_allowed()?;
-        // Stateless on purpose: the guest's own booking may already be cancelled.
-        let claims = self.verify_key_card(key_card)?;
+        let claims = card.claims();
         let store = &self.inner.store;
         let stolen = store.stolen(&claims.sid).await?.ok_or(AuthError::SessionNotFound)?;
         let record = store.session(&claims.sid).await?.ok_or(AuthError::SessionNotFound)?;
@@ -637,18 +839,22 @@ impl FrontDesk {
 
     /// Demo: a fresh key card for the same booking that expires in `lifetime_secs`, to watch
     /// expiry without waiting.
+    #[cfg(feature = "demo")]
     pub async fn demo_short_key_card(
         &self,
-        key_card: &str,
+        guest: &CheckedInGuest,
         lifetime_secs: i64,
     ) -> Result<(String, KeyCardClaims), AuthError> {
         self.demo_allowed()?;
-        let claims = self.authorize_sensitive(key_card).await?;
+        let claims = guest.claims();
         let keys = self.inner.keys.current();
         let (sub, name, sid) = (&claims.sub, &claims.preferred_username, &claims.sid);
-        Ok(self.cut_key_card(&keys, sub, name, sid, lifetime_secs, self.now()))
+        let extra = claims.extra.clone();
+        let holder = Holder { user_id: sub, username: name, session_id: sid, extra };
+        Ok(self.cut_key_card(&keys, holder, lifetime_secs, self.now()))
     }
 
+    #[cfg(feature = "demo")]
     fn demo_allowed(&self) -> Result<(), AuthError> {
         if self.inner.policy.demo_controls {
             Ok(())
@@ -698,14 +904,14 @@ impl FrontDesk {
         let policy = &self.inner.policy;
         let now = self.now();
         let confirmation_claims = current_confirmation(keys, record, policy);
-        let (key_card, key_card_claims) = self.cut_key_card(
-            keys,
-            &guest.id,
-            &guest.username,
-            &record.id,
-            policy.lifetimes.key_card.as_secs() as i64,
-            now,
-        );
+        let holder = Holder {
+            user_id: &guest.id,
+            username: &guest.username,
+            session_id: &record.id,
+            extra: self.extra_claims(&guest_view(guest)),
+        };
+        let lifetime = policy.lifetimes.key_card.as_secs() as i64;
+        let (key_card, key_card_claims) = self.cut_key_card(keys, holder, lifetime, now);
         Issued {
             key_card,
             key_card_claims,
@@ -720,9 +926,7 @@ impl FrontDesk {
     fn cut_key_card(
         &self,
         keys: &KeySet,
-        user_id: &str,
-        username: &str,
-        session_id: &str,
+        holder: Holder<'_>,
         lifetime_secs: i64,
         now: Timestamp,
     ) -> (String, KeyCardClaims) {
@@ -731,10 +935,11 @@ impl FrontDesk {
             issuer: &policy.issuer,
             audience: &policy.audience,
             client_id: &policy.client_id,
-            user_id,
-            username,
-            session_id,
+            user_id: holder.user_id,
+            username: holder.username,
+            session_id: holder.session_id,
             lifetime_secs,
+            extra: holder.extra,
         };
         key_card::issue(keys, &request, now)
     }
@@ -742,6 +947,14 @@ impl FrontDesk {
     fn now(&self) -> Timestamp {
         self.inner.clock.now()
     }
+}
+
+/// Whom a key card is cut for.
+struct Holder<'a> {
+    user_id: &'a str,
+    username: &'a str,
+    session_id: &'a str,
+    extra: ExtraClaims,
 }
 
 fn guest_view(g: &GuestRecord) -> GuestView {

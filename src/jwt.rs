@@ -26,31 +26,44 @@ pub const MAX_TOKEN_BYTES: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     #[error("the token is not a well-formed JWT")]
+    /// Not three base64url parts of JSON, or too long.
     Malformed,
     #[error("the token's algorithm is not the one this server signs with")]
+    /// Not EdDSA, or not signed at all (`alg: none`).
     WrongAlgorithm,
     #[error("the token carries a header this server refuses (crit, jku, x5u, x5c or jwk)")]
+    /// A header that would let the token choose its own key, or demand unknown processing.
     ForbiddenHeader,
     #[error("the token is of another type")]
+    /// A key card shown as a confirmation, or the reverse.
     WrongType,
     #[error("the token was signed by a key this server does not hold")]
+    /// No `kid`, or one this server does not publish.
     UnknownKey,
     #[error("the token's signature or claims are invalid")]
+    /// The signature does not match, or a claim is missing or malformed.
     Invalid,
     #[error("the token was issued by someone else")]
+    /// Another `iss`.
     WrongIssuer,
     #[error("the token is meant for another audience")]
+    /// Another `aud`.
     WrongAudience,
     #[error("the token has expired")]
+    /// Past its `exp` (with the leeway).
     Expired,
     #[error("the token is not valid yet")]
+    /// Before its `nbf`/`iat` (with the leeway).
     NotYetValid,
 }
 
 /// The time claims every token carries.
 pub trait TimeClaims {
+    /// Expiry (Unix seconds).
     fn exp(&self) -> Timestamp;
+    /// Issued at (Unix seconds).
     fn iat(&self) -> Timestamp;
+    /// Not before (Unix seconds), if the token has it.
     fn nbf(&self) -> Option<Timestamp>;
 }
 
@@ -169,6 +182,7 @@ mod tests {
             username: "ann",
             session_id: "s",
             lifetime_secs: 60,
+            extra: Default::default(),
         };
         key_card::issue(&keys(), &req, now).0
     }

@@ -34,7 +34,15 @@ pub struct KeyCardClaims {
     pub sid: String,
     /// The guest's name, for display.
     pub preferred_username: String,
+    /// Claims of your own, added by [`FrontDesk::with_claims`](crate::FrontDesk::with_claims)
+    /// (roles, a tier, a tenant). Never one of the names above: those are dropped.
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
+
+/// The claims every key card carries; extra claims may not take these names.
+pub const REGISTERED: [&str; 10] =
+    ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "sid", "preferred_username"];
 
 impl TimeClaims for KeyCardClaims {
     fn exp(&self) -> Timestamp {
@@ -50,17 +58,28 @@ impl TimeClaims for KeyCardClaims {
 
 /// Who a key card is for, and for how long.
 pub struct KeyCardRequest<'a> {
+    /// The `iss` to sign.
     pub issuer: &'a str,
+    /// The `aud` to sign.
     pub audience: &'a str,
+    /// The `client_id` to sign.
     pub client_id: &'a str,
+    /// The guest's id (`sub`).
     pub user_id: &'a str,
+    /// The guest's name (`preferred_username`).
     pub username: &'a str,
+    /// The booking's id (`sid`).
     pub session_id: &'a str,
+    /// Seconds from now until `exp`.
     pub lifetime_secs: i64,
+    /// Claims of your own; any of the [`REGISTERED`] names among them is dropped.
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Cuts a new key card signed with the ring's current key.
 pub fn issue(keys: &KeySet, req: &KeyCardRequest<'_>, now: Timestamp) -> (String, KeyCardClaims) {
+    let mut extra = req.extra.clone();
+    extra.retain(|name, _| !REGISTERED.contains(&name.as_str()));
     let claims = KeyCardClaims {
         iss: req.issuer.to_owned(),
         sub: req.user_id.to_owned(),
@@ -72,6 +91,7 @@ pub fn issue(keys: &KeySet, req: &KeyCardRequest<'_>, now: Timestamp) -> (String
         client_id: req.client_id.to_owned(),
         sid: req.session_id.to_owned(),
         preferred_username: req.username.to_owned(),
+        extra,
     };
     (jwt::sign(keys, TYP, &claims), claims)
 }

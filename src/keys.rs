@@ -28,20 +28,46 @@ use crate::config::Mode;
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("cannot read or write the key file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    /// The key file could not be read or written.
+    Io {
+        /// The key file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
     #[error("the key file {path} is not a valid key ring: {problem}")]
-    Invalid { path: PathBuf, problem: String },
+    /// The key file is not a key ring.
+    Invalid {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
     #[error(
         "no signing keys at {path}: in production, create them with `keycard-server rotate-keys`"
     )]
-    Missing { path: PathBuf },
+    /// No key file, in production (development creates one).
+    Missing {
+        /// Where the key file should be.
+        path: PathBuf,
+    },
     #[error(
         "the key file {path} was generated for development; refusing to sign production tokens \
          with it. Run `keycard-server rotate-keys` with KEYCARD_ENV=production on a fresh file"
     )]
-    DevelopmentKeysInProduction { path: PathBuf },
+    /// A development key ring, in production.
+    DevelopmentKeysInProduction {
+        /// The key file.
+        path: PathBuf,
+    },
     #[error("the key file {path} is readable by other users (mode {mode:o}); chmod 600 it")]
-    TooOpen { path: PathBuf, mode: u32 },
+    /// Others may read the key file.
+    TooOpen {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
 }
 
 /// The file's layout. Private keys are PKCS#8 DER in base64.
@@ -62,9 +88,11 @@ struct StoredKey {
 
 /// One key that can verify tokens. Deliberately not `Debug`: it is derived from a private key.
 pub struct VerifyingKey {
+    /// Its key id.
     pub kid: String,
     /// The raw public key, base64url: the JWK `x` member.
     pub x: String,
+    /// The key, ready to verify with.
     pub decoding: DecodingKey,
 }
 
@@ -131,18 +159,25 @@ impl std::fmt::Debug for KeySet {
 /// A public key as published in `/.well-known/jwks.json` (RFC 8037 OKP key).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PublicJwk {
+    /// Key type: always `OKP`.
     pub kty: String,
+    /// Curve: always `Ed25519`.
     pub crv: String,
+    /// The public key, base64url.
     pub x: String,
+    /// Its key id.
     pub kid: String,
+    /// Algorithm: always `EdDSA`.
     pub alg: String,
     #[serde(rename = "use")]
+    /// Use: always `sig`.
     pub use_: String,
 }
 
 /// The JWK Set document.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Jwks {
+    /// The keys: current first, then the previous one.
     pub keys: Vec<PublicJwk>,
 }
 

@@ -15,10 +15,20 @@
 //! | front desk | the refresh endpoint: rotation and theft detection | [`front_desk`] |
 //! | booking | session (token family) and its event log | [`storage`] |
 //! | check-in / check-out | login / logout | [`front_desk`] |
+//! | the doors: amenity (stateless), room (stateful) | resource checks | [`door`] |
+//!
+//! ## Cargo features
+//! - `demo` (on by default): the demo thief and the short-lived key card
+//!   (`FrontDesk::demo_steal` and friends). Without it they are not compiled at all.
+
+#![warn(missing_docs)]
 
 pub mod clock;
 pub mod config;
 pub mod confirmation;
+#[doc(hidden)]
+pub mod doc_support;
+pub mod door;
 pub mod error;
 pub mod front_desk;
 pub mod jwt;
@@ -30,5 +40,6 @@ pub mod throttle;
 
 pub use clock::Clock;
 pub use config::Config;
+pub use door::{CheckedInGuest, KeyCardHolder};
 pub use error::AuthError;
 pub use front_desk::FrontDesk;

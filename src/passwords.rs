@@ -29,10 +29,13 @@ const COMMON: &str = include_str!("common-passwords.txt");
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
     #[error("the password must be {MIN_LEN} to {MAX_LEN} characters long")]
+    /// Too short or too long.
     Length,
     #[error("the password is one of the most common passwords; choose another")]
+    /// One of the most common passwords.
     Common,
     #[error("the password must not be the username")]
+    /// The username, or contains it.
     SameAsUsername,
 }
 
@@ -57,8 +60,11 @@ pub fn check_policy(username: &str, password: &str) -> Result<(), PolicyError> {
 pub enum Verdict {
     /// Wrong password, or no such guest.
     Rejected,
-    /// Right password; `rehash` holds a stronger hash to store when the stored one was weaker.
-    Accepted { rehash: Option<String> },
+    /// Right password.
+    Accepted {
+        /// A stronger hash to store, when the stored one was made with weaker parameters.
+        rehash: Option<String>,
+    },
 }
 
 /// Hashes and verifies passwords on the blocking pool, at most `concurrency` at a time.
@@ -74,6 +80,7 @@ pub struct Passwords {
 pub struct HashError(String);
 
 impl Passwords {
+    /// Hashes at most `concurrency` passwords at once (each takes tens of milliseconds of CPU).
     pub fn new(concurrency: usize) -> Self {
         Self { permits: Arc::new(Semaphore::new(concurrency.max(1))) }
     }

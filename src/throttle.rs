@@ -44,6 +44,7 @@ fn per_minute<K: Hash + Eq + Clone>(n: u32) -> DefaultKeyedRateLimiter<K> {
 }
 
 impl Throttle {
+    /// Limits as configured.
     pub fn new(limits: &RateLimits) -> Self {
         Self {
             login_per_account_per_minute: limits.login_per_account_per_minute.max(1),

@@ -134,7 +134,11 @@ pub fn provide_auth() -> Auth {
             || (),
             |_| async {
                 let me = api::me().await;
+                #[cfg(feature = "demo")]
                 let demo_controls = api::demo_enabled().await.unwrap_or(false);
+                // Built without the demo: nothing to ask.
+                #[cfg(not(feature = "demo"))]
+                let demo_controls = false;
                 Arrival { me, demo_controls }
             },
         ),

@@ -8,7 +8,9 @@
 
 pub mod api;
 pub mod auth;
-mod components;
+pub mod components;
+#[cfg(feature = "ssr")]
+pub mod guard;
 mod pages;
 #[cfg(feature = "test-probes")]
 pub mod probes;

@@ -8,6 +8,8 @@
 //! configured timeouts and connection cap; `main` and the integration tests both call them, so
 //! tests exercise exactly what runs in production.
 
+#[doc(hidden)]
+pub mod doc_support;
 mod middleware;
 mod routes;
 pub mod telemetry;
@@ -31,6 +33,11 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+/// docs/make-it-yours.md: every recipe's Rust code is compiled and run as a doc test from here.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/make-it-yours.md")]
+pub struct MakeItYours;
+
 /// Largest request body accepted, in bytes: forms here are a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
@@ -40,6 +47,13 @@ pub struct AppState {
     pub options: LeptosOptions,
     pub desk: FrontDesk,
     pub config: Arc<Config>,
+}
+
+/// What the guards (`keycard_app::guard`) take their front desk from.
+impl FromRef<AppState> for FrontDesk {
+    fn from_ref(state: &AppState) -> Self {
+        state.desk.clone()
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -65,15 +79,35 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
 
 /// Opens the front desk described by `config` and builds the application around it.
 pub async fn build(config: Config) -> Result<(Router, FrontDesk), StartError> {
+    build_with(config, Router::new()).await
+}
+
+/// [`build`], with routes of your own beside Keycard's (behind the same middleware). Their
+/// handlers can take the guards `keycard_app::guard::KeyCard` and `CheckedIn`, and
+/// `State<AppState>`; docs/make-it-yours.md shows how.
+pub async fn build_with(
+    config: Config,
+    routes: Router<AppState>,
+) -> Result<(Router, FrontDesk), StartError> {
     let desk = FrontDesk::open(&config).await?;
     let options = leptos_options(&config);
-    Ok((router(config, desk.clone(), options), desk))
+    Ok((router_with(config, desk.clone(), options, routes), desk))
 }
 
 /// The application's routes and middleware around an existing front desk.
 pub fn router(config: Config, desk: FrontDesk, options: LeptosOptions) -> Router {
+    router_with(config, desk, options, Router::new())
+}
+
+/// [`router`], with `routes` of your own merged in before the middleware.
+pub fn router_with(
+    config: Config,
+    desk: FrontDesk,
+    options: LeptosOptions,
+    routes: Router<AppState>,
+) -> Router {
     let state = AppState { options: options.clone(), desk: desk.clone(), config: Arc::new(config) };
-    let routes = generate_route_list(App);
+    let pages_listed = generate_route_list(App);
     let context = {
         let desk = desk.clone();
         let origin = SiteOrigin(state.config.public_url.clone());
@@ -83,7 +117,7 @@ pub fn router(config: Config, desk: FrontDesk, options: LeptosOptions) -> Router
         }
     };
     let pages = Router::new()
-        .leptos_routes_with_context(&state, routes, context.clone(), {
+        .leptos_routes_with_context(&state, pages_listed, context.clone(), {
             let options = options.clone();
             move || shell(options.clone())
         })
@@ -94,6 +128,7 @@ pub fn router(config: Config, desk: FrontDesk, options: LeptosOptions) -> Router
         .route("/.well-known/jwks.json", get(routes::jwks))
         .route("/amenities/{name}", get(routes::amenity))
         .route("/api/{*path}", any(routes::api_not_found))
+        .merge(routes)
         .merge(pages);
     middleware::apply(app, &state).with_state(state)
 }

@@ -3,18 +3,14 @@
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::header::{
-    CACHE_CONTROL, CONTENT_TYPE, LOCATION, REFERER, RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE,
-};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, REFERER, SET_COOKIE};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use keycard::jwt::TokenError;
 use keycard::key_card;
-use keycard::keys::PublicKeys;
-use keycard_app::api::ssr::key_card_from;
 use keycard_app::api::{ApiError, ErrorCode};
+use keycard_app::guard::KeyCard;
 use keycard_app::redirect::{local_target, request_origin};
 use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
 use serde::Serialize;
@@ -22,18 +18,9 @@ use serde::Serialize;
 use crate::middleware::wants_html;
 use crate::AppState;
 
-/// A JSON error answer with the status its code calls for.
+/// A JSON error answer with the status its code calls for (see `ApiError`'s `IntoResponse`).
 pub(crate) fn api_error(err: ApiError) -> Response {
-    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut res = (status, Json(&err)).into_response();
-    if let Some(wait) = err.retry_after {
-        res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(wait));
-    }
-    if status == StatusCode::UNAUTHORIZED {
-        res.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
-    res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
+    err.into_response()
 }
 
 /// `GET /healthz`: 200 when the database answers, 503 otherwise.
@@ -76,45 +63,33 @@ struct AmenityPass {
     verified_with: &'static str,
 }
 
-/// `GET /amenities/{name}`: a resource server. It checks key cards with the published public
-/// keys alone, the way a separate service that fetched the JWKS would: no database, no front
-/// desk. So a revoked booking's key card still opens the gym until it expires.
-pub async fn amenity(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-) -> Response {
+/// `GET /amenities/{name}`: an amenity door. Its guard ([`KeyCard`]) checks key cards with the
+/// public keys alone: no database, no front desk. So a revoked booking's key card still opens
+/// the gym until it expires. (`resource-server/` is the same door as a separate service that
+/// knows only the JWKS URL.)
+pub async fn amenity(Path(name): Path<String>, card: Result<KeyCard, ApiError>) -> Response {
+    // An unknown amenity is 404 whoever asks.
     let Some((amenity, message)) = AMENITIES.into_iter().find(|(a, _)| *a == name) else {
         return api_error(ApiError::new(ErrorCode::NotFound, "the hotel has no such amenity"));
     };
-    let Some(token) = key_card_from(&headers) else {
-        return api_error(ApiError::new(ErrorCode::KeyCardMissing, "no key card was presented"));
+    let KeyCard { holder, token } = match card {
+        Ok(card) => card,
+        Err(refused) => return api_error(refused),
     };
-    let public = PublicKeys::from_jwks(&state.desk.jwks_for(&token));
-    let config = &state.config;
-    match key_card::verify(&token, &public, &config.issuer, &config.audience, state.desk.clock()) {
-        Ok(claims) => {
-            let mut res = Json(AmenityPass {
-                amenity,
-                message,
-                guest: claims.preferred_username,
-                sub: claims.sub,
-                session_id: claims.sid,
-                kid: key_card::kid(&token),
-                expires_at: claims.exp,
-                verified_with: "the hotel's public keys (JWKS) only: no database, no front desk",
-            })
-            .into_response();
-            res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            res
-        }
-        Err(TokenError::Expired) => {
-            api_error(ApiError::new(ErrorCode::KeyCardExpired, "the key card has expired"))
-        }
-        Err(e) => {
-            api_error(ApiError::new(ErrorCode::KeyCardInvalid, format!("key card refused: {e}")))
-        }
-    }
+    let claims = holder.into_claims();
+    let mut res = Json(AmenityPass {
+        amenity,
+        message,
+        guest: claims.preferred_username,
+        sub: claims.sub,
+        session_id: claims.sid,
+        kid: key_card::kid(&token),
+        expires_at: claims.exp,
+        verified_with: "the hotel's public keys (JWKS) only: no database, no front desk",
+    })
+    .into_response();
+    res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 /// Any `/api` path no server function answers: a JSON 404 rather than an HTML page.
@@ -125,13 +100,30 @@ pub async fn api_not_found() -> Response {
 /// `GET /api/openapi.json`: the OpenAPI 3.1 description of this API (written by hand beside this
 /// file, and held to the running server by `tests/openapi.rs` and the Schemathesis run).
 pub async fn openapi() -> Response {
-    let mut res = ([(CONTENT_TYPE, "application/json")], OPENAPI).into_response();
+    let mut res = ([(CONTENT_TYPE, "application/json")], description()).into_response();
     res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     res
 }
 
-/// The description served by [`openapi`].
-pub const OPENAPI: &str = include_str!("../openapi.json");
+/// The description as written, demo operations included.
+const OPENAPI: &str = include_str!("../openapi.json");
+
+/// The description of this build: without the `demo` feature, without the demo's operations
+/// (they are not compiled in, so they answer 404).
+fn description() -> &'static str {
+    if cfg!(feature = "demo") {
+        return OPENAPI;
+    }
+    static WITHOUT_DEMO: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    WITHOUT_DEMO.get_or_init(|| {
+        let mut doc: serde_json::Value =
+            serde_json::from_str(OPENAPI).expect("openapi.json is JSON (tests/openapi.rs)");
+        if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
+            paths.retain(|path, _| !path.starts_with("/api/demo/"));
+        }
+        doc.to_string()
+    })
+}
 
 /// Gives a server function's typed error the status its code calls for (the server function
 /// layer itself answers every error with 500). A plain HTML form post that fails (a form used

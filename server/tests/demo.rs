@@ -61,6 +61,18 @@ async fn a_short_lived_key_card_expires_in_ten_seconds() {
     assert_eq!(app.bearer("/api/me", &a.key_card, &[]).await.status(), StatusCode::OK);
 }
 
+#[tokio::test]
+async fn the_room_shows_the_demo_panel_while_the_controls_are_on() {
+    let app = spawn_app().await;
+    let a = app.guest("ann").await;
+    let html = app.room_html(&a.key_card).await;
+    assert!(html.contains("Call room service") && html.contains("Demo controls"));
+    let app = spawn_app_with(|c| c.demo_controls = false).await;
+    let a = app.guest("ann").await;
+    let html = app.room_html(&a.key_card).await;
+    assert!(html.contains("Call room service") && !html.contains("Demo controls"));
+}
+
 /// `/api/demo/enabled`, asked before anyone checks in.
 async fn demo_enabled(app: &TestApp) -> bool {
     let res = app.post("/api/demo/enabled", &[], &[]).await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::*;
 use keycard::storage::{
     Attempt, EventKind, Gcra, GuestRecord, NewEvent, Rotation, SessionChange, SessionRecord,
-    SessionUpdate, StolenCopy, StoreError,
+    SessionUpdate, StoreError,
 };
 
 fn guest(id: &str, name: &str) -> GuestRecord {
@@ -179,8 +179,13 @@ on_both_backends! {
         assert_eq!(seen, None);
         assert_eq!(app.db.number("SELECT count(*) FROM instances").await, 1, "the stale one is dropped");
     }
+}
 
+// The demo thief's copy exists only with the `demo` feature.
+#[cfg(feature = "demo")]
+on_both_backends! {
     async fn a_stolen_copy_is_kept_and_replaced(backend: Backend) {
+        use keycard::storage::StolenCopy;
         // The app owns the temporary folder: it must outlive the store's use.
         let app = spawn_app_on(backend, |_| {}).await;
         let store = &app.store;

@@ -24,14 +24,17 @@ use crate::clock::Timestamp;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("that username is taken")]
+    /// A guest with that username (case aside) exists.
     UsernameTaken,
     /// The database cannot be reached or is not answering in time (restarting, overloaded, pool
     /// exhausted): a retry later may succeed, so the client gets 503, not 500.
     #[error("database unavailable: {0}")]
     Unavailable(sqlx::Error),
     #[error("database error: {0}")]
+    /// Any other database failure: a bug or a broken database (500).
     Database(sqlx::Error),
     #[error("migration error: {0}")]
+    /// The schema could not be brought up to date.
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
@@ -116,6 +119,7 @@ pub async fn open(options: &DatabaseOptions) -> Result<Arc<dyn Store>, StoreErro
 /// The answer of [`Store::take_login_attempt`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attempt {
+    /// Within budget: go ahead.
     Allowed,
     /// Over budget: the next attempt is allowed after this long.
     Refused(Duration),
@@ -126,8 +130,11 @@ pub enum Attempt {
 /// and is allowed when that is at most `window` ahead of `now` (a burst of `window / interval`).
 #[derive(Clone, Copy, Debug)]
 pub struct Gcra {
+    /// Now, in milliseconds.
     pub now_ms: i64,
+    /// The time one attempt costs.
     pub interval_ms: i64,
+    /// How far ahead of now the `tat` may run (the burst).
     pub window_ms: i64,
 }
 
@@ -139,17 +146,24 @@ impl Gcra {
     }
 }
 
+#[cfg(feature = "demo")]
 /// Demo controls only: what a copied booking confirmation is derived from (see `demo_stolen` in
 /// the migrations): with the signing keys it re-creates the very token that was copied.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct StolenCopy {
+    /// The booking.
     pub session_id: String,
+    /// The generation that was copied.
     pub generation: i64,
+    /// The booking's salt then.
     pub salt: String,
+    /// When that confirmation was issued.
     pub issued_at: Timestamp,
+    /// When it expires.
     pub expires_at: Timestamp,
 }
 
+#[cfg(feature = "demo")]
 impl StolenCopy {
     /// The copy of `record`'s current confirmation.
     pub fn of(record: &SessionRecord) -> Self {
@@ -177,38 +191,61 @@ impl StolenCopy {
 /// Another instance serving the same database signs as a different issuer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssuerConflict {
+    /// The other instance's name.
     pub instance: String,
+    /// The issuer it signs as.
     pub issuer: String,
 }
 
 /// A registered guest. Not `Debug`: it holds the password hash.
 #[derive(Clone, sqlx::FromRow)]
 pub struct GuestRecord {
+    /// The guest's id.
     pub id: String,
+    /// Their username, as typed at registration.
     pub username: String,
+    /// The Argon2id PHC string.
     pub password_hash: String,
+    /// When they registered.
     pub created_at: Timestamp,
 }
 
 /// A booking: one check-in, and the rotation state of its confirmation.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionRecord {
+    /// The booking's id.
     pub id: String,
+    /// Whose it is.
     pub guest_id: String,
+    /// How many times its confirmation was rotated.
     pub generation: i64,
+    /// Per-booking salt of the confirmation id derivation.
     pub salt: String,
+    /// Hash of the current confirmation's id.
     pub current_hash: String,
+    /// When the current confirmation was issued.
     pub current_issued_at: Timestamp,
+    /// When it expires.
     pub current_expires_at: Timestamp,
+    /// Hash of the previous confirmation's id: shown again within the grace window it is a retry, later it is theft.
     pub previous_hash: Option<String>,
+    /// When the last rotation happened.
     pub rotated_at: Option<Timestamp>,
+    /// When the guest checked in.
     pub created_at: Timestamp,
+    /// The last visit to the front desk.
     pub last_used_at: Timestamp,
+    /// Idle limit.
     pub idle_expires_at: Timestamp,
+    /// Absolute limit.
     pub absolute_expires_at: Timestamp,
+    /// When it was ended, if it was.
     pub revoked_at: Option<Timestamp>,
+    /// Why it was ended.
     pub revoked_reason: Option<String>,
+    /// The client it was made from.
     pub user_agent: Option<String>,
+    /// The address it was made from.
     pub client_address: Option<String>,
 }
 
@@ -223,19 +260,27 @@ impl SessionRecord {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
+    /// A check-in or registration started the booking.
     CheckedIn,
+    /// The front desk rotated the confirmation.
     Refreshed,
     /// A second tab (or a retried request) showed the immediate predecessor inside the grace
     /// window and was handed the current confirmation.
     GraceReissued,
+    /// An old confirmation came back: the booking was cancelled.
     ReuseDetected,
+    /// Ended by the guest or from another booking.
     Revoked,
+    /// Outlived a limit.
     Expired,
+    /// Checked out.
     CheckedOut,
+    /// The password changed (the other bookings end).
     PasswordChanged,
 }
 
 impl EventKind {
+    /// The name stored and shown, e.g. `checked_in`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::CheckedIn => "checked_in",
@@ -249,6 +294,7 @@ impl EventKind {
         }
     }
 
+    /// The kind named `s`, if any.
     pub fn parse(s: &str) -> Option<Self> {
         [
             Self::CheckedIn,
@@ -268,31 +314,47 @@ impl EventKind {
 /// An entry in a booking's event log (also the audit log).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionEvent {
+    /// Its position in the log.
     pub id: i64,
+    /// The booking.
     pub session_id: String,
+    /// When it happened.
     pub at: Timestamp,
+    /// What happened.
     pub kind: EventKind,
+    /// The generation it concerns, if any.
     pub generation: Option<i64>,
+    /// A short note.
     pub detail: Option<String>,
 }
 
 /// An event to append.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewEvent {
+    /// When it happened.
     pub at: Timestamp,
+    /// What happened.
     pub kind: EventKind,
+    /// The generation it concerns, if any.
     pub generation: Option<i64>,
+    /// A short note.
     pub detail: Option<String>,
 }
 
 /// The new confirmation after a rotation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rotation {
+    /// The new generation.
     pub generation: i64,
+    /// The booking's salt.
     pub salt: String,
+    /// Hash of the new confirmation's id.
     pub current_hash: String,
+    /// When it was issued.
     pub issued_at: Timestamp,
+    /// When it expires.
     pub expires_at: Timestamp,
+    /// The new idle limit.
     pub idle_expires_at: Timestamp,
 }
 
@@ -304,13 +366,20 @@ pub enum SessionUpdate {
     /// Replace the confirmation: the current hash becomes the previous one.
     Rotate(Rotation),
     /// End the booking.
-    Revoke { at: Timestamp, reason: String },
+    Revoke {
+        /// When.
+        at: Timestamp,
+        /// Why, in a few words.
+        reason: String,
+    },
 }
 
 /// A decision plus the events that record it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionChange {
+    /// What to do with the row.
     pub update: SessionUpdate,
+    /// The events to append in the same transaction.
     pub events: Vec<NewEvent>,
 }
 
@@ -407,9 +476,11 @@ pub trait Store: Send + Sync + 'static {
     /// Takes this instance off the roll (a clean shutdown).
     async fn leave(&self, instance: &str) -> Result<(), StoreError>;
 
+    #[cfg(feature = "demo")]
     /// Demo controls: keeps (replacing any earlier one) the booking confirmation a thief copied.
     async fn keep_stolen(&self, copy: &StolenCopy) -> Result<(), StoreError>;
 
+    #[cfg(feature = "demo")]
     /// Demo controls: the copy the thief holds for a booking, if any.
     async fn stolen(&self, session_id: &str) -> Result<Option<StolenCopy>, StoreError>;
 }

@@ -416,6 +416,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    #[cfg(feature = "demo")]
     async fn keep_stolen(&self, copy: &StolenCopy) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO demo_stolen (session_id, generation, salt, issued_at, expires_at) \
@@ -432,6 +433,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    #[cfg(feature = "demo")]
     async fn stolen(&self, session_id: &str) -> Result<Option<StolenCopy>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT session_id, generation, salt, issued_at, expires_at FROM demo_stolen \

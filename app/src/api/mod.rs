@@ -3,14 +3,21 @@
 //! answers are JSON. Non-browser clients send `Authorization: Bearer <key card>`; browsers send the
 //! key card cookie. The booking confirmation travels only in its HttpOnly cookie, never in a body.
 
+#[cfg(feature = "demo")]
+mod demo;
 mod error;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
+#[cfg(feature = "demo")]
+pub use demo::*;
 pub use error::{ApiError, ErrorCode};
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+use crate::guard::{CheckedIn, KeyCard};
 
 /// A guest, as the API shows them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,14 +79,6 @@ pub struct RoomServiceOrder {
     pub message: String,
     pub served_at: i64,
     pub session_id: String,
-}
-
-/// What the demo thief achieved.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DemoOutcome {
-    /// `copied`, `got_in`, `caught` or `too_late`.
-    pub outcome: String,
-    pub generation: Option<i64>,
 }
 
 /// The answer to `/api/sessions`.
@@ -159,8 +158,8 @@ pub async fn logout(scope: Option<String>) -> Result<EndedResponse, ApiError> {
         _ => return Err(ApiError::new(ErrorCode::BadRequest, "scope must be this, others or all")),
     };
     let desk = ssr::front_desk()?;
-    let result = match ssr::key_card() {
-        Ok(key_card) => desk.check_out(&key_card, scope).await.map_err(ApiError::from),
+    let result = match CheckedIn::from_server_fn().await {
+        Ok(CheckedIn { guest, .. }) => desk.check_out(&guest, scope).await.map_err(ApiError::from),
         Err(e) => Err(e),
     };
     // An expired key card comes back after the front desk, which needs the confirmation cookie.
@@ -178,73 +177,40 @@ pub async fn change_password(
     current_password: String,
     new_password: String,
 ) -> Result<EndedResponse, ApiError> {
+    let CheckedIn { guest, .. } = CheckedIn::from_server_fn().await?;
     let desk = ssr::front_desk()?;
-    let ended = desk.change_password(&ssr::key_card()?, &current_password, &new_password).await?;
+    let ended = desk.change_password(&guest, &current_password, &new_password).await?;
     Ok(EndedResponse { ended })
 }
 
 /// `POST /api/me`: who the key card belongs to, and its booking.
 #[server(prefix = "/api", endpoint = "me")]
 pub async fn me() -> Result<MeResponse, ApiError> {
-    let desk = ssr::front_desk()?;
-    ssr::me_for(&desk, ssr::key_card()?).await
+    let CheckedIn { guest, token } = CheckedIn::from_server_fn().await?;
+    ssr::me_for(&ssr::front_desk()?, &guest, token).await
 }
 
 /// `POST /api/room/service`: a protected, stateful call (the booking must still be active).
 #[server(prefix = "/api", endpoint = "room/service")]
 pub async fn room_service() -> Result<RoomServiceOrder, ApiError> {
-    let desk = ssr::front_desk()?;
-    let claims = desk.authorize_sensitive(&ssr::key_card()?).await?;
+    let CheckedIn { guest, .. } = CheckedIn::from_server_fn().await?;
     Ok(RoomServiceOrder {
-        message: format!("Breakfast for {}, delivered to your room.", claims.preferred_username),
-        served_at: desk.clock().now(),
-        session_id: claims.sid,
+        message: format!(
+            "Breakfast for {}, delivered to your room.",
+            guest.claims().preferred_username
+        ),
+        served_at: ssr::front_desk()?.clock().now(),
+        session_id: guest.booking_id().to_owned(),
     })
-}
-
-/// `POST /api/demo/enabled`: whether this server offers the demo controls (`true` or `false`).
-/// A setting of the server, not of a booking: pages ask once, whoever is (or is not) checked in.
-#[server(prefix = "/api", endpoint = "demo/enabled")]
-pub async fn demo_enabled() -> Result<bool, ApiError> {
-    Ok(ssr::front_desk()?.policy().demo_controls)
-}
-
-/// `POST /api/demo/steal`: demo only. A thief copies the booking confirmation; the copy stays
-/// on the server.
-#[server(prefix = "/api", endpoint = "demo/steal")]
-pub async fn demo_steal() -> Result<DemoOutcome, ApiError> {
-    let desk = ssr::front_desk()?;
-    let generation = desk.demo_steal(&ssr::key_card()?).await?;
-    Ok(DemoOutcome { outcome: "copied".into(), generation: Some(generation) })
-}
-
-/// `POST /api/demo/thief`: demo only. The thief shows the copy at the front desk.
-#[server(prefix = "/api", endpoint = "demo/thief")]
-pub async fn demo_thief() -> Result<DemoOutcome, ApiError> {
-    let desk = ssr::front_desk()?;
-    let outcome = desk.demo_thief_visit(&ssr::key_card()?).await?;
-    let outcome = serde_json::to_value(outcome).ok().and_then(|v| v.as_str().map(str::to_owned));
-    Ok(DemoOutcome { outcome: outcome.unwrap_or_default(), generation: None })
-}
-
-/// `POST /api/demo/expire-soon`: demo only. Swaps the key card for one that expires in 10 s.
-#[server(prefix = "/api", endpoint = "demo/expire-soon")]
-pub async fn demo_expire_soon() -> Result<MeResponse, ApiError> {
-    let desk = ssr::front_desk()?;
-    let (key_card, claims) = desk.demo_short_key_card(&ssr::key_card()?, 10).await?;
-    let me = ssr::me_for(&desk, key_card).await?;
-    // Like every key card cookie, it outlives the card so that expiry reads as expiry.
-    ssr::set_key_card_cookie(&me.access_token, me.session.idle_expires_at - claims.iat);
-    Ok(me)
 }
 
 /// `POST /api/sessions`: the guest's bookings.
 #[server(prefix = "/api", endpoint = "sessions")]
 pub async fn sessions() -> Result<SessionsResponse, ApiError> {
-    let desk = ssr::front_desk()?;
-    let (current_session_id, list) = desk.sessions(&ssr::key_card()?).await?;
+    let CheckedIn { guest, .. } = CheckedIn::from_server_fn().await?;
+    let list = ssr::front_desk()?.sessions(&guest).await?;
     Ok(SessionsResponse {
-        current_session_id,
+        current_session_id: guest.booking_id().to_owned(),
         sessions: list.iter().map(ssr::booking_info).collect(),
     })
 }
@@ -252,16 +218,16 @@ pub async fn sessions() -> Result<SessionsResponse, ApiError> {
 /// `POST /api/sessions/revoke`: ends one of the guest's bookings (404 if not theirs).
 #[server(prefix = "/api", endpoint = "sessions/revoke")]
 pub async fn revoke_session(session_id: String) -> Result<EndedResponse, ApiError> {
-    let desk = ssr::front_desk()?;
-    desk.revoke_session(&ssr::key_card()?, &session_id).await?;
+    let CheckedIn { guest, .. } = CheckedIn::from_server_fn().await?;
+    ssr::front_desk()?.revoke_session(&guest, &session_id).await?;
     Ok(EndedResponse { ended: vec![session_id] })
 }
 
 /// `POST /api/sessions/events`: the event log of the key card's booking.
 #[server(prefix = "/api", endpoint = "sessions/events")]
 pub async fn session_events() -> Result<Vec<EventInfo>, ApiError> {
-    let desk = ssr::front_desk()?;
-    let events = desk.events(&ssr::key_card()?).await?;
+    let KeyCard { holder, .. } = KeyCard::from_server_fn().await?;
+    let events = ssr::front_desk()?.events(&holder).await?;
     Ok(events
         .into_iter()
         .map(|e| EventInfo {

@@ -7,7 +7,7 @@ use http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use keycard::front_desk::{ClientInfo, GuestView, Issued, SessionView};
 use keycard::jwt::TokenError;
-use keycard::{AuthError, FrontDesk};
+use keycard::{AuthError, CheckedInGuest, FrontDesk};
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 
@@ -60,12 +60,6 @@ pub fn key_card_from(headers: &HeaderMap) -> Option<String> {
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim().to_owned());
     bearer.or_else(|| cookie_from(headers, KEY_CARD_COOKIE)).filter(|t| !t.is_empty())
-}
-
-/// The key card of the current request, or `key_card_missing`.
-pub fn key_card() -> Result<String, ApiError> {
-    key_card_from(&headers())
-        .ok_or_else(|| ApiError::new(ErrorCode::KeyCardMissing, "no key card was presented"))
 }
 
 /// The booking confirmation cookie of the current request.
@@ -143,14 +137,18 @@ pub fn checked_in(issued: &Issued) -> CheckInResponse {
     }
 }
 
-/// The `/api/me` answer for `key_card` (a sensitive check: the booking must be active).
-pub async fn me_for(desk: &FrontDesk, key_card: String) -> Result<MeResponse, ApiError> {
-    let (guest, session, claims) = desk.whoami(&key_card).await?;
+/// The `/api/me` answer for a checked-in guest and the key card they showed.
+pub async fn me_for(
+    desk: &FrontDesk,
+    checked_in: &CheckedInGuest,
+    key_card: String,
+) -> Result<MeResponse, ApiError> {
+    let guest = desk.whoami(checked_in).await?;
     Ok(MeResponse {
         user: guest_info(&guest),
-        session: booking_info(&session),
+        session: booking_info(&checked_in.booking()),
         access_token: key_card,
-        expires_at: claims.exp,
+        expires_at: checked_in.claims().exp,
     })
 }
 

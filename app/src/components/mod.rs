@@ -1,4 +1,5 @@
-//! Pieces shared by the pages.
+//! Pieces shared by the pages, and yours: `Protected` wraps a page only checked-in guests see
+//! (docs/make-it-yours.md, "Add a protected page").
 
 mod client_only;
 mod countdown;

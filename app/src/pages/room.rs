@@ -4,8 +4,10 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::api::{demo_expire_soon, demo_steal, demo_thief, room_service};
-use crate::auth::{use_auth, Stay};
+use crate::api::room_service;
+#[cfg(feature = "demo")]
+use crate::api::{demo_expire_soon, demo_steal, demo_thief};
+use crate::auth::{use_auth, Auth, Stay};
 use crate::components::{ClientOnly, Countdown, KeyCardInspector, Protected, Timeline};
 
 /// `/room` (checked-in guests only).
@@ -49,9 +51,7 @@ fn RoomInside() -> impl IntoView {
             <Countdown label="Absolute limit: ends whatever happens in" from=field(|s| s.booking.created_at) until=field(|s| s.booking.absolute_expires_at) />
         </section>
         <RoomServicePanel />
-        <Show when=move || auth.demo_controls()>
-            <DemoControls />
-        </Show>
+        {demo_controls(auth)}
         <ClientOnly>
             <Timeline />
         </ClientOnly>
@@ -89,6 +89,21 @@ fn RoomServicePanel() -> impl IntoView {
     }
 }
 
+/// The demo controls, while the server offers them.
+#[cfg(feature = "demo")]
+fn demo_controls(auth: Auth) -> impl IntoView {
+    view! {
+        <Show when=move || auth.demo_controls()>
+            <DemoControls />
+        </Show>
+    }
+}
+
+/// Built without the demo: no controls, no code behind them.
+#[cfg(not(feature = "demo"))]
+fn demo_controls(_: Auth) -> impl IntoView {}
+
+#[cfg(feature = "demo")]
 #[component]
 fn DemoControls() -> impl IntoView {
     let auth = use_auth();

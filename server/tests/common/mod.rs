@@ -270,6 +270,19 @@ pub fn set_cookies(headers: &HeaderMap) -> HashMap<String, (String, String)> {
 }
 
 impl TestApp {
+    /// The room page as the server renders it for `key_card` (sent as the browser's cookie).
+    pub async fn room_html(&self, key_card: &str) -> String {
+        let res = self
+            .http
+            .get(self.url("/room"))
+            .header("cookie", format!("__Host-keycard={key_card}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.text().await.unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
