@@ -1,4 +1,5 @@
-//! Benchmarks of the hot paths: cutting and checking a key card, one front-desk rotation on
+//! Benchmarks of the hot paths: cutting and checking a key card (with and without the verified
+//! key card cache), one front-desk rotation on
 //! SQLite (a real file in WAL mode), and the password check for a known guest against an unknown
 //! one (the two must cost the same, or login tells who has an account). Run with
 //! `cargo bench --bench tokens`.
@@ -62,6 +63,39 @@ fn rotation(c: &mut Criterion) {
     });
 }
 
+/// The amenity door's check through the front desk, with the verified key card cache
+/// (`keycard::verified`): a hit, a miss (lookup, full verification, remembering it), and no cache.
+fn key_card_cache(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let desk_with = |cache: usize| {
+        let mut config = Config::for_data_dir(dir.path());
+        config.key_card_cache_size = cache;
+        rt.block_on(async {
+            let store = SqliteStore::connect(&config.database_url).await.unwrap();
+            let keys = KeyRing::open(&config.keys_file, config.mode).unwrap();
+            FrontDesk::new(&config, Arc::new(store), keys, Clock::system())
+        })
+    };
+    let (cached, uncached) = (desk_with(10_000), desk_with(0));
+    let client = ClientInfo::default();
+    let stay = rt.block_on(cached.register("ann", "correct horse battery", &client)).unwrap();
+    let token = stay.key_card;
+    let mut group = c.benchmark_group("amenity door: FrontDesk::verify_key_card");
+    cached.verify_key_card(&token).unwrap();
+    group.bench_function("cache hit", |b| b.iter(|| cached.verify_key_card(&token).unwrap()));
+    group.bench_function("cache miss (verify and remember)", |b| {
+        b.iter_batched(
+            || cached.verified_cards().clear(),
+            |()| cached.verify_key_card(&token).unwrap(),
+            // Per iteration: each run starts from an empty cache (cleared outside the timing).
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("no cache", |b| b.iter(|| uncached.verify_key_card(&token).unwrap()));
+    group.finish();
+}
+
 fn password_checks(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let passwords = Passwords::new(1);
@@ -77,5 +111,5 @@ fn password_checks(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, key_cards, rotation, password_checks);
+criterion_group!(benches, key_cards, key_card_cache, rotation, password_checks);
 criterion_main!(benches);

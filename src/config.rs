@@ -105,6 +105,10 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// `KEYCARD_HASH_CONCURRENCY`: password hashes computed at once. Default: the number of cores.
     pub hash_concurrency: usize,
+    /// `KEYCARD_KEY_CARD_CACHE_SIZE`: key cards remembered as verified, so that showing the same
+    /// card again skips the signature check (see `verified`). Default 10,000 (about 4 MB);
+    /// 0 turns the cache off.
+    pub key_card_cache_size: usize,
     /// `KEYCARD_HSTS_MAX_AGE_SECS`: the `Strict-Transport-Security` max-age sent in production
     /// (never in development, where the site is plain HTTP). Default two years; 0 sends
     /// `max-age=0`, which tells browsers to forget an earlier policy.
@@ -131,6 +135,7 @@ impl std::fmt::Debug for Config {
             .field("allowed_origins", &self.allowed_origins)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("hash_concurrency", &self.hash_concurrency)
+            .field("key_card_cache_size", &self.key_card_cache_size)
             .field("hsts_max_age", &self.hsts_max_age)
             .field("limits", &self.limits)
             .finish()
@@ -233,6 +238,11 @@ impl Config {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let count = |var: &'static str, default: usize| at_least_one(var, get(var), default);
         let hash_concurrency = count("KEYCARD_HASH_CONCURRENCY", cores)?;
+        let key_card_cache_size = parse(
+            "KEYCARD_KEY_CARD_CACHE_SIZE",
+            get("KEYCARD_KEY_CARD_CACHE_SIZE"),
+            crate::verified::DEFAULT_CAPACITY,
+        )?;
         let database_pool_size =
             at_least_one("KEYCARD_DATABASE_POOL_SIZE", get("KEYCARD_DATABASE_POOL_SIZE"), 8u32)?;
         let database_timeout = secs("KEYCARD_DATABASE_TIMEOUT_SECS", 5)?;
@@ -283,6 +293,7 @@ impl Config {
                 false,
             )?,
             hash_concurrency,
+            key_card_cache_size,
             hsts_max_age: Duration::from_secs(hsts_max_age),
             limits,
         })

@@ -40,6 +40,7 @@ use crate::storage::{
     SessionEvent, SessionRecord, SessionUpdate, Store, StoreError,
 };
 use crate::throttle::{RetryAfter, Throttle};
+use crate::verified::VerifiedCards;
 
 /// An instance unseen for this long is taken for dead: its issuer no longer blocks a start-up.
 /// Three missed heartbeats of the server's 10 s housekeeping.
@@ -196,6 +197,8 @@ struct Inner {
     policy: Policy,
     /// Claims of the deployment's own ([`FrontDesk::with_claims`]).
     claims: std::sync::OnceLock<Box<ClaimsFn>>,
+    /// Key cards that passed verification lately, by their exact bytes.
+    verified: VerifiedCards,
 }
 
 /// Members added to a key card's claims.
@@ -278,6 +281,7 @@ impl FrontDesk {
                     demo_controls: config.demo_controls,
                 },
                 claims: std::sync::OnceLock::new(),
+                verified: VerifiedCards::new(config.key_card_cache_size),
             }),
         }
     }
@@ -366,8 +370,13 @@ impl FrontDesk {
     /// Periodic upkeep: picks up a rotated key file (so one `rotate-keys` reaches every instance
     /// within one period), trims idle rate-limit state, and answers the roll call of instances.
     pub async fn housekeeping(&self) {
-        if let Err(e) = self.inner.keys.reload_if_changed(self.inner.policy.mode) {
-            tracing::error!(error = %e, "could not reload the signing keys; keeping the old ones");
+        match self.inner.keys.reload_if_changed(self.inner.policy.mode) {
+            // A rotation retires the oldest key: forget every card verified with the old ring.
+            Ok(true) => self.inner.verified.clear(),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "could not reload the signing keys; keeping the old ones")
+            }
         }
         self.inner.throttle.forget_idle();
         let (now, store) = (self.now(), &self.inner.store);
@@ -639,18 +648,33 @@ impl FrontDesk {
     /// # }).unwrap();
     /// ```
     pub fn verify_key_card(&self, key_card: &str) -> Result<KeyCardHolder, AuthError> {
+        let verified = &self.inner.verified;
+        // The very same bytes passed every check a moment ago: skip the signature check.
+        if let Some(claims) = verified.get(key_card, self.inner.keys.current().public(), self.now())
+        {
+            return Ok(KeyCardHolder::new(claims));
+        }
         let policy = &self.inner.policy;
-        self.with_keys(|keys| {
-            key_card::verify(
-                key_card,
-                keys.public(),
-                &policy.issuer,
-                &policy.audience,
-                &self.inner.clock,
-            )
-        })
-        .map(|(claims, _)| KeyCardHolder::new(claims))
-        .map_err(AuthError::KeyCard)
+        let (claims, _) = self
+            .with_keys(|keys| {
+                key_card::verify(
+                    key_card,
+                    keys.public(),
+                    &policy.issuer,
+                    &policy.audience,
+                    &self.inner.clock,
+                )
+            })
+            .map_err(AuthError::KeyCard)?;
+        if let Some(kid) = key_card::kid(key_card) {
+            verified.insert(key_card, &kid, &claims);
+        }
+        Ok(KeyCardHolder::new(claims))
+    }
+
+    /// The cache of verified key cards (for its figures; see [`crate::verified`]).
+    pub fn verified_cards(&self) -> &VerifiedCards {
+        &self.inner.verified
     }
 
     /// Runs `verify` with the keys in force. A token signed with a key this instance has not
@@ -665,6 +689,8 @@ impl FrontDesk {
             Err(TokenError::UnknownKey)
                 if self.inner.keys.reload_for_unknown_kid(self.inner.policy.mode) =>
             {
+                // The ring changed: a key may have been retired with it.
+                self.inner.verified.clear();
                 let keys = self.inner.keys.current();
                 verify(&keys).map(|claims| (claims, keys))
             }

@@ -37,6 +37,7 @@ pub mod keys;
 pub mod passwords;
 pub mod storage;
 pub mod throttle;
+pub mod verified;
 
 pub use clock::Clock;
 pub use config::Config;

@@ -288,3 +288,103 @@ async fn production_refuses_development_keys() {
     let err = keycard_server::build(config).await.err().expect("must refuse to start");
     assert!(err.to_string().contains("development"), "{err}");
 }
+
+// The verified key card cache (`keycard::verified`): a card already verified skips the
+// signature check, but only these exact bytes, never past `exp`, never past its key.
+
+/// The cache's hit count after `token` is shown once more at the amenity door (200 expected).
+async fn shown_again(app: &TestApp, token: &str) -> u64 {
+    assert_eq!(app.amenity("gym", token).await.status(), StatusCode::OK);
+    app.desk.verified_cards().hits()
+}
+
+#[tokio::test]
+async fn a_verified_key_card_is_remembered_and_the_next_showing_skips_the_signature_check() {
+    let app = spawn_app().await;
+    let stay = app.guest("ann").await;
+    let before = app.desk.verified_cards().hits();
+    assert_eq!(app.amenity("gym", &stay.key_card).await.status(), StatusCode::OK);
+    assert_eq!(app.desk.verified_cards().len(), 1);
+    assert_eq!(shown_again(&app, &stay.key_card).await, before + 1);
+    // The stateful door takes the same path, then also asks the front desk.
+    assert_eq!(app.bearer("/api/me", &stay.key_card, &[]).await.status(), StatusCode::OK);
+    assert_eq!(app.desk.verified_cards().hits(), before + 2);
+}
+
+#[tokio::test]
+async fn forgeries_that_share_a_cached_cards_header_payload_or_prefix_are_refused() {
+    let app = spawn_app().await;
+    let ann = app.guest("ann").await;
+    let bob = app.guest("bob").await;
+    shown_again(&app, &ann.key_card).await;
+    let parts: Vec<&str> = ann.key_card.split('.').collect();
+    let (attacker, _, _) = attacker_key();
+    let mut claims = claims(&ann.key_card);
+    let kid = common::header(&ann.key_card)["kid"].as_str().unwrap().to_owned();
+    let last = if parts[2].ends_with('A') { "B" } else { "A" };
+    let forgeries = [
+        // The cached card with its last signature character changed.
+        format!("{}.{}.{}{last}", parts[0], parts[1], &parts[2][..parts[2].len() - 1]),
+        // Its header and payload under another genuine card's signature.
+        format!("{}.{}.{}", parts[0], parts[1], bob.key_card.split('.').nth(2).unwrap()),
+        // Its header and payload, signed by an attacker under the hotel's kid.
+        forge(&header("at+jwt", &kid), &claims, &attacker),
+        // Its header and signature over another payload.
+        {
+            claims["sub"] = json!("someone-else");
+            format!("{}.{}.{}", parts[0], b64(&claims), parts[2])
+        },
+        // The cached card with bytes appended.
+        format!("{}x", ann.key_card),
+    ];
+    for forged in &forgeries {
+        refused(&app, forged, "key_card_invalid").await;
+    }
+    // None of them was remembered; the genuine card still hits.
+    assert_eq!(app.desk.verified_cards().len(), 1, "ann's card alone");
+    let hits = app.desk.verified_cards().hits();
+    assert_eq!(shown_again(&app, &ann.key_card).await, hits + 1);
+}
+
+#[tokio::test]
+async fn a_cached_key_card_never_outlives_its_exp() {
+    let app = spawn_app().await;
+    let stay = app.guest("ann").await;
+    shown_again(&app, &stay.key_card).await;
+    // 120 s key card, 2 s of leeway: inside it still opens, past it the cache does not answer.
+    app.clock.advance(121);
+    shown_again(&app, &stay.key_card).await;
+    app.clock.advance(1);
+    refused(&app, &stay.key_card, "key_card_expired").await;
+    assert_eq!(app.desk.verified_cards().len(), 0, "the expired card was dropped");
+}
+
+#[tokio::test]
+async fn a_key_rotation_that_retires_a_key_empties_the_cache() {
+    let app = spawn_app().await;
+    let old = app.guest("ann").await;
+    shown_again(&app, &old.key_card).await;
+    rotate(&app).await;
+    assert_eq!(app.desk.verified_cards().len(), 0, "the reload emptied it");
+    // The old key is still the previous one: the card verifies (and is remembered) again...
+    shown_again(&app, &old.key_card).await;
+    assert_eq!(app.desk.verified_cards().len(), 1);
+    // ...until the next rotation retires it.
+    rotate(&app).await;
+    refused(&app, &old.key_card, "key_card_invalid").await;
+}
+
+#[tokio::test]
+async fn the_cache_is_bounded_and_can_be_turned_off() {
+    let app = spawn_app_with(|c| c.key_card_cache_size = 3).await;
+    for name in ["ann", "bob", "cyd", "dan", "eve", "fay", "gus", "hal"] {
+        let stay = app.guest(name).await;
+        assert_eq!(app.amenity("gym", &stay.key_card).await.status(), StatusCode::OK);
+        assert!(app.desk.verified_cards().len() <= 3, "{}", app.desk.verified_cards().len());
+    }
+    let app = spawn_app_with(|c| c.key_card_cache_size = 0).await;
+    let stay = app.guest("ann").await;
+    assert_eq!(app.amenity("gym", &stay.key_card).await.status(), StatusCode::OK);
+    assert_eq!(app.amenity("gym", &stay.key_card).await.status(), StatusCode::OK);
+    assert_eq!((app.desk.verified_cards().len(), app.desk.verified_cards().hits()), (0, 0));
+}
