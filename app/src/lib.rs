@@ -87,7 +87,7 @@ pub fn App() -> impl IntoView {
             <TopBar />
             <main id="main">
                 <Routes fallback=pages::NotFound>
-                    <Route path=StaticSegment("") view=pages::Lobby />
+                    <Route path=StaticSegment("") view=pages::Lobby ssr=SsrMode::Async />
                     <Route path=StaticSegment("login") view=pages::Login ssr=SsrMode::Async />
                     <Route path=StaticSegment("register") view=pages::Register ssr=SsrMode::Async />
                     <Route path=StaticSegment("room") view=pages::Room ssr=SsrMode::Async />
