@@ -1,5 +1,14 @@
 //! The embedded SQLite store: WAL mode, a busy timeout, and `BEGIN IMMEDIATE` for every
 //! read-then-write so two front-desk visits for one booking run one after the other.
+//!
+//! ## One writer connection
+//! SQLite lets one connection write at a time. With every pooled connection free to write, the
+//! others wait for the lock inside SQLite's busy handler, which *sleeps* (1, 2, 5, 10 … 100 ms)
+//! and checks again: under load a writer can lose that race many times over, and the front
+//! desk's tail grew to hundreds of milliseconds. So writes go through a pool of exactly one
+//! connection, where they queue first-come first-served in the async runtime and never sleep;
+//! reads use the other pool and, in WAL mode, never wait for the writer. The busy timeout still
+//! covers a writer in *another* process (a second instance on the same file, a backup).
 
 use std::str::FromStr;
 
@@ -11,7 +20,10 @@ use super::*;
 /// The SQLite implementation of [`Store`].
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
+    /// Reads (WAL: they never wait for the writer).
     pool: SqlitePool,
+    /// Writes: one connection, so writers queue in the runtime, not in SQLite's busy handler.
+    writer: SqlitePool,
 }
 
 const SESSION_COLUMNS: &str = "id, guest_id, generation, salt, current_hash, current_issued_at, \
@@ -54,13 +66,24 @@ impl SqliteStore {
                 .open(file)
                 .map_err(io)?;
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(database.max_connections)
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            // A writer waits this long for its turn, then the request gets 503.
             .acquire_timeout(database.acquire_timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        // An in-memory database is private to its pool: one pool does both there.
+        let pool = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(database.max_connections)
+                .acquire_timeout(database.acquire_timeout)
+                .connect_with(options)
+                .await?
+        };
+        Ok(Self { pool, writer })
     }
 
     /// The pool, for tests and tools.
@@ -114,7 +137,7 @@ impl Store for SqliteStore {
         .bind(&g.password_hash)
         .bind(g.created_at)
         .bind(g.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(|e| {
             if is_unique_violation(&e) {
@@ -148,7 +171,7 @@ impl Store for SqliteStore {
         sqlx::query("UPDATE guests SET password_hash = ? WHERE id = ?")
             .bind(hash)
             .bind(guest_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -160,7 +183,7 @@ impl Store for SqliteStore {
         keep_session: &str,
         at: Timestamp,
     ) -> Result<Vec<String>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("UPDATE guests SET password_hash = ?, password_changed_at = ? WHERE id = ?")
             .bind(hash)
             .bind(at)
@@ -184,7 +207,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(&format!(
             "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
@@ -239,7 +262,7 @@ impl Store for SqliteStore {
         id: &str,
         decide: &mut Decide<'_>,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let record: Option<SessionRecord> =
             sqlx::query_as(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"))
                 .bind(id)
@@ -296,7 +319,7 @@ impl Store for SqliteStore {
         reason: &str,
         at: Timestamp,
     ) -> Result<Vec<String>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let revoked = revoke_active(&mut tx, guest_id, except, kind, reason, at).await?;
         tx.commit().await?;
         Ok(revoked)
@@ -337,7 +360,7 @@ impl Store for SqliteStore {
         .bind(gcra.now_ms)
         .bind(gcra.interval_ms)
         .bind(gcra.window_ms)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         if allowed.is_some() {
             return Ok(Attempt::Allowed);
@@ -345,7 +368,7 @@ impl Store for SqliteStore {
         let tat: Option<i64> =
             sqlx::query_scalar("SELECT tat FROM login_throttle WHERE account = ?")
                 .bind(account)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writer)
                 .await?;
         Ok(Attempt::Refused(gcra.wait(tat.unwrap_or(gcra.now_ms))))
     }
@@ -353,7 +376,7 @@ impl Store for SqliteStore {
     async fn forget_login_attempts(&self, now_ms: i64) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM login_throttle WHERE tat < ?")
             .bind(now_ms)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -365,7 +388,7 @@ impl Store for SqliteStore {
         now: Timestamp,
         live_since: Timestamp,
     ) -> Result<Option<IssuerConflict>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let conflict = other_issuer(&mut tx, instance, issuer, live_since).await?;
         if conflict.is_none() {
             sqlx::query(
@@ -389,7 +412,7 @@ impl Store for SqliteStore {
         live_since: Timestamp,
         forget_before: Timestamp,
     ) -> Result<Option<IssuerConflict>, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO instances (id, issuer, started_at, seen_at) VALUES (?1, ?2, ?3, ?3) \
              ON CONFLICT (id) DO UPDATE SET seen_at = ?3",
@@ -411,7 +434,7 @@ impl Store for SqliteStore {
     async fn leave(&self, instance: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM instances WHERE id = ?")
             .bind(instance)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -428,7 +451,7 @@ impl Store for SqliteStore {
         .bind(&copy.salt)
         .bind(copy.issued_at)
         .bind(copy.expires_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
