@@ -59,6 +59,7 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(tower::util::option_layer(
             hsts.map(|value| header(header::STRICT_TRANSPORT_SECURITY, value)),
         ))
+        .layer(from_fn(watch_page_policy))
         // Pages set their own policy with a per-response nonce; everything else gets this one.
         .layer(header(
             header::CONTENT_SECURITY_POLICY,
@@ -69,6 +70,28 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
         }))
+}
+
+/// Logs a page answered without its own Content-Security-Policy: the layer around this one then
+/// gives it `default-src 'none'`, which blocks the page's scripts and styles. The end-to-end
+/// suite sees this about once in a hundred page loads, cause not found yet (see the closing
+/// note of issue 11); the line names the path and status so that the next look starts there.
+async fn watch_page_policy(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let res = next.run(req).await;
+    let html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html && !res.headers().contains_key(header::CONTENT_SECURITY_POLICY) {
+        tracing::error!(
+            %path,
+            status = res.status().as_u16(),
+            "a page came back without its own Content-Security-Policy"
+        );
+    }
+    res
 }
 
 /// Whether the client is a browser asking for a page (rather than an API client or `fetch`).
