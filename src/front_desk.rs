@@ -344,19 +344,6 @@ impl FrontDesk {
         self.inner.keys.current().jwks()
     }
 
-    /// The public keys, for a resource server about to check `token`: when the token names a key
-    /// this instance has not loaded yet, the key file is looked at first
-    /// ([`KeyRing::reload_for_unknown_kid`]), as a resource server refetches the JWKS.
-    pub fn jwks_for(&self, token: &str) -> Jwks {
-        let jwks = self.jwks();
-        let unknown =
-            key_card::kid(token).is_some_and(|kid| jwks.keys.iter().all(|k| k.kid != kid));
-        if unknown && self.inner.keys.reload_for_unknown_kid(self.inner.policy.mode) {
-            return self.jwks();
-        }
-        jwks
-    }
-
     /// The key ring, for resource servers that verify with public keys only.
     pub fn keys(&self) -> &KeyRing {
         &self.inner.keys

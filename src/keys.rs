@@ -100,24 +100,6 @@ pub struct VerifyingKey {
 pub struct PublicKeys(Vec<VerifyingKey>);
 
 impl PublicKeys {
-    /// Builds verifiers from a published JWK Set; keys other than Ed25519 are skipped.
-    pub fn from_jwks(jwks: &Jwks) -> Self {
-        Self(
-            jwks.keys
-                .iter()
-                .filter(|k| k.kty == "OKP" && k.crv == "Ed25519" && k.alg == "EdDSA")
-                .filter_map(|k| {
-                    let raw = URL_SAFE_NO_PAD.decode(&k.x).ok().filter(|raw| raw.len() == 32)?;
-                    Some(VerifyingKey {
-                        kid: k.kid.clone(),
-                        x: k.x.clone(),
-                        decoding: DecodingKey::from_ed_der(&raw),
-                    })
-                })
-                .collect(),
-        )
-    }
-
     /// Looks a `kid` up in this set only; never follows `jku`, `x5u` or `jwk`.
     pub fn get(&self, kid: &str) -> Option<&VerifyingKey> {
         self.0.iter().find(|k| k.kid == kid)

@@ -93,9 +93,4 @@ impl VerifiedCards {
     pub fn hits(&self) -> u64 {
         self.hits.load(Ordering::Relaxed)
     }
-
-    /// The most it remembers.
-    pub fn capacity(&self) -> usize {
-        self.cards.as_ref().map_or(0, |c| c.capacity() as usize)
-    }
 }

@@ -35,7 +35,7 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use keycard::{CheckedInGuest, FrontDesk, KeyCardHolder};
 
-use crate::api::ssr::{front_desk, key_card_from};
+use crate::api::ssr::{front_desk, headers, key_card_from};
 use crate::api::{ApiError, ErrorCode};
 
 /// The amenity door's guard: a genuine, unexpired key card for this hotel. No database is asked,
@@ -70,7 +70,7 @@ impl KeyCard {
 
     /// The guard inside a server function (its request and the front desk come from context).
     pub async fn from_server_fn() -> Result<Self, ApiError> {
-        Self::check(&front_desk()?, &request_headers())
+        Self::check(&front_desk()?, &headers())
     }
 }
 
@@ -84,12 +84,8 @@ impl CheckedIn {
 
     /// The guard inside a server function (its request and the front desk come from context).
     pub async fn from_server_fn() -> Result<Self, ApiError> {
-        Self::check(&front_desk()?, &request_headers()).await
+        Self::check(&front_desk()?, &headers()).await
     }
-}
-
-fn request_headers() -> HeaderMap {
-    leptos::prelude::use_context::<Parts>().map(|p| p.headers).unwrap_or_default()
 }
 
 impl<S> FromRequestParts<S> for KeyCard

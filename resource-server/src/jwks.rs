@@ -3,7 +3,7 @@
 //! A key is looked up by the `kid` of the key card in hand. The set is fetched again when it is
 //! older than its `Cache-Control: max-age` (Keycard sends 60 s), and at once when a key card
 //! names a `kid` the set does not have (the hotel rotated its keys). Fetches are rate-limited to
-//! one per [`Jwks::min_refetch`], so a stream of made-up `kid`s (or a hotel that is down) cannot
+//! one per `KEYCARD_JWKS_MIN_REFETCH_SECS` (the `min_refetch` of [`Jwks::new`]), so a stream of made-up `kid`s (or a hotel that is down) cannot
 //! turn this service into a flood against the hotel. Fetches happen one at a time; a failed
 //! fetch keeps the keys already held.
 
@@ -68,11 +68,6 @@ impl Jwks {
             min_refetch,
             fetches: Arc::default(),
         }
-    }
-
-    /// The shortest time between two fetches caused by unknown `kid`s.
-    pub fn min_refetch(&self) -> Duration {
-        self.min_refetch
     }
 
     /// How many times the set was fetched (for `/healthz` and the tests).

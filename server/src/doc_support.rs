@@ -7,11 +7,6 @@ use keycard::{Config, FrontDesk};
 
 use crate::{leptos_options, router_with, serve, AppState};
 
-/// A development configuration whose data lives in `folder`, with `settings` on top.
-pub fn config(folder: &TempFolder, settings: &[(&str, &str)]) -> Config {
-    keycard::doc_support::config(folder, settings)
-}
-
 /// Serves `desk` with `routes` of your own on 127.0.0.1 (a free port) until the process ends;
 /// the base URL.
 pub async fn serve_desk(config: Config, desk: FrontDesk, routes: Router<AppState>) -> String {
@@ -37,7 +32,7 @@ pub struct Served {
 /// Serves Keycard (development settings) with `routes` of your own.
 pub async fn serve_with(routes: Router<AppState>) -> Served {
     let folder = TempFolder::new();
-    let config = config(&folder, &[]);
+    let config = keycard::doc_support::config(&folder, &[]);
     let desk = FrontDesk::open(&config).await.expect("the front desk opens");
     let base = serve_desk(config, desk.clone(), routes).await;
     Served { base, desk, folder }

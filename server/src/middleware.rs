@@ -20,7 +20,6 @@ use keycard_app::api::{ApiError, ErrorCode};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::routes::api_error;
 use crate::{AppState, MAX_BODY_BYTES};
 
 /// Browser features the app never uses, switched off for the page and anything it embeds.
@@ -125,7 +124,7 @@ async fn contain(State(limit): State<Duration>, req: Request, next: Next) -> Res
         }
     };
     if !html {
-        return api_error(error);
+        return error.into_response();
     }
     let page = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -188,10 +187,11 @@ async fn same_origin_only(State(state): State<AppState>, req: Request, next: Nex
         }
     };
     if cross_site || !origin_ok {
-        return api_error(ApiError::new(
+        return ApiError::new(
             ErrorCode::ForbiddenOrigin,
             "state-changing requests must come from this site",
-        ));
+        )
+        .into_response();
     }
     next.run(req).await
 }
@@ -199,10 +199,11 @@ async fn same_origin_only(State(state): State<AppState>, req: Request, next: Nex
 /// Answers 413 to bodies over [`MAX_BODY_BYTES`], declared or streamed.
 async fn limit_body(req: Request, next: Next) -> Response {
     let too_large = || {
-        api_error(ApiError::new(
+        ApiError::new(
             ErrorCode::PayloadTooLarge,
             format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
-        ))
+        )
+        .into_response()
     };
     let declared = req
         .headers()

@@ -18,11 +18,6 @@ use serde::Serialize;
 use crate::middleware::wants_html;
 use crate::AppState;
 
-/// A JSON error answer with the status its code calls for (see `ApiError`'s `IntoResponse`).
-pub(crate) fn api_error(err: ApiError) -> Response {
-    err.into_response()
-}
-
 /// `GET /healthz`: 200 when the database answers, 503 otherwise.
 pub async fn healthz(State(state): State<AppState>) -> Response {
     match state.desk.ping().await {
@@ -70,11 +65,11 @@ struct AmenityPass {
 pub async fn amenity(Path(name): Path<String>, card: Result<KeyCard, ApiError>) -> Response {
     // An unknown amenity is 404 whoever asks.
     let Some((amenity, message)) = AMENITIES.into_iter().find(|(a, _)| *a == name) else {
-        return api_error(ApiError::new(ErrorCode::NotFound, "the hotel has no such amenity"));
+        return ApiError::new(ErrorCode::NotFound, "the hotel has no such amenity").into_response();
     };
     let KeyCard { holder, token } = match card {
         Ok(card) => card,
-        Err(refused) => return api_error(refused),
+        Err(refused) => return refused.into_response(),
     };
     let claims = holder.into_claims();
     let mut res = Json(AmenityPass {
@@ -94,7 +89,7 @@ pub async fn amenity(Path(name): Path<String>, card: Result<KeyCard, ApiError>) 
 
 /// Any `/api` path no server function answers: a JSON 404 rather than an HTML page.
 pub async fn api_not_found() -> Response {
-    api_error(ApiError::new(ErrorCode::NotFound, "no such endpoint"))
+    ApiError::new(ErrorCode::NotFound, "no such endpoint").into_response()
 }
 
 /// `GET /api/openapi.json`: the OpenAPI 3.1 description of this API (written by hand beside this
@@ -185,7 +180,7 @@ async fn typed_error(res: Response, back_to: Option<String>) -> Response {
             );
             res
         }
-        None => api_error(err),
+        None => err.into_response(),
     };
     // Cookies the server function set (e.g. cleared after a refused refresh) still apply.
     for cookie in parts.headers.get_all(SET_COOKIE) {

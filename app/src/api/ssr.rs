@@ -28,7 +28,8 @@ pub fn front_desk() -> Result<FrontDesk, ApiError> {
     })
 }
 
-fn headers() -> HeaderMap {
+/// The current request's headers (in a server function or a page render).
+pub fn headers() -> HeaderMap {
     use_context::<http::request::Parts>().map(|p| p.headers).unwrap_or_default()
 }
 
