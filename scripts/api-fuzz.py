@@ -111,18 +111,20 @@ def main() -> int:
         log_path = ROOT / "target" / "api-fuzz-server.log"
         server, base = start_server(tmp, log_path)
         try:
-            # Check-out ends the booking, after which every call would only meet 401: it gets a
-            # booking of its own, after the rest.
+            # Check-out ends the booking, and the demo's lapse ends it 10 s later, after which
+            # every call would only meet 401: they get a booking of their own, after the rest.
             bearer = f"Authorization: Bearer {register(base, 'fuzzer')}"
             runs = [
                 ("without credentials", fuzz(st, base, "without credentials", [], tmp / "anonymous.ndjson")),
                 ("with a valid key card", fuzz(st, base, "with a valid key card", [bearer], tmp / "key-card.ndjson",
-                                               "--exclude-path", "/api/auth/logout")),
+                                               "--exclude-path", "/api/auth/logout",
+                                               "--exclude-path", "/api/demo/lapse")),
             ]
             bearer = f"Authorization: Bearer {register(base, 'checkout')}"
             runs.append(("check-out, with a valid key card",
                          fuzz(st, base, "check-out, with a valid key card", [bearer], tmp / "check-out.ndjson",
-                              "--include-path", "/api/auth/logout")))
+                              "--include-path", "/api/auth/logout",
+                              "--include-path", "/api/demo/lapse")))
         finally:
             server.terminate()
             try:

@@ -41,6 +41,9 @@ pub enum AuthError {
     #[error("no such booking")]
     /// No such booking, or not the guest's.
     SessionNotFound,
+    /// The forge lab was shown a token of another booking: it explains only the caller's own.
+    #[error("the lab explains only the tokens of your own booking, and forgeries of them")]
+    NotYourBooking,
     #[error("the demo controls are turned off")]
     /// A demo control was asked for while they are turned off.
     DemoDisabled,

@@ -40,8 +40,12 @@ pub enum TokenError {
     #[error("the token was signed by a key this server does not hold")]
     /// No `kid`, or one this server does not publish.
     UnknownKey,
-    #[error("the token's signature or claims are invalid")]
-    /// The signature does not match, or a claim is missing or malformed.
+    #[error("the token's signature does not match its header and payload")]
+    /// The signature was not made by the named key over these exact header and payload bytes:
+    /// a changed claim, a changed header or a changed signature.
+    BadSignature,
+    #[error("the token's claims are missing, malformed or unknown")]
+    /// A claim is missing or malformed.
     Invalid,
     #[error("the token was issued by someone else")]
     /// Another `iss`.
@@ -130,6 +134,7 @@ pub fn verify<C: DeserializeOwned + TimeClaims>(
                 ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
                 ErrorKind::InvalidAudience => TokenError::WrongAudience,
                 ErrorKind::InvalidAlgorithm => TokenError::WrongAlgorithm,
+                ErrorKind::InvalidSignature => TokenError::BadSignature,
                 _ => TokenError::Invalid,
             }
         })?

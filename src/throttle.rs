@@ -36,8 +36,16 @@ pub struct Throttle {
     login_per_account_per_minute: u32,
     login_per_address: DefaultKeyedRateLimiter<IpAddr>,
     refresh_per_address: DefaultKeyedRateLimiter<IpAddr>,
+    /// The forge lab, per booking: enough to try every forgery by hand, too few to use the lab's
+    /// explanations as an oracle at scale.
+    #[cfg(feature = "demo")]
+    lab_per_booking: DefaultKeyedRateLimiter<String>,
     clock: DefaultClock,
 }
+
+/// Forge-lab attempts per booking per minute.
+#[cfg(feature = "demo")]
+pub const LAB_PER_BOOKING_PER_MINUTE: u32 = 30;
 
 fn per_minute<K: Hash + Eq + Clone>(n: u32) -> DefaultKeyedRateLimiter<K> {
     RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)))
@@ -50,6 +58,8 @@ impl Throttle {
             login_per_account_per_minute: limits.login_per_account_per_minute.max(1),
             login_per_address: per_minute(limits.login_per_address_per_minute),
             refresh_per_address: per_minute(limits.refresh_per_address_per_minute),
+            #[cfg(feature = "demo")]
+            lab_per_booking: per_minute(LAB_PER_BOOKING_PER_MINUTE),
             clock: DefaultClock::default(),
         }
     }
@@ -81,10 +91,18 @@ impl Throttle {
         }
     }
 
+    /// One forge-lab attempt for `booking`.
+    #[cfg(feature = "demo")]
+    pub fn lab(&self, booking: &str) -> Result<(), RetryAfter> {
+        self.check(&self.lab_per_booking, &booking.to_owned())
+    }
+
     /// Drops the state of keys that are back to a full burst, so memory stays bounded.
     pub fn forget_idle(&self) {
         self.login_per_address.retain_recent();
         self.refresh_per_address.retain_recent();
+        #[cfg(feature = "demo")]
+        self.lab_per_booking.retain_recent();
     }
 
     fn check<K: Hash + Eq + Clone>(

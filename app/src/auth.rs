@@ -10,6 +10,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{self, ApiError, BookingInfo, CheckInResponse, ErrorCode, GuestInfo, MeResponse};
+use crate::wire::Exchange;
 
 /// Where the guest stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +21,8 @@ pub enum Stage {
     KeyCardExpired,
     AtFrontDesk,
     BookingCancelled,
+    /// The booking outlived its idle or absolute limit: both tokens are void (step 4).
+    BookingLapsed,
     CheckedOut,
 }
 
@@ -33,6 +36,7 @@ impl Stage {
             Self::KeyCardExpired => "Key card expired",
             Self::AtFrontDesk => "At the front desk…",
             Self::BookingCancelled => "Booking cancelled",
+            Self::BookingLapsed => "Booking lapsed: check in again",
             Self::CheckedOut => "Checked out",
         }
     }
@@ -43,7 +47,7 @@ impl Stage {
             Self::SignedOut | Self::CheckingIn => 0,
             Self::CheckedIn => 1,
             Self::KeyCardExpired | Self::AtFrontDesk => 2,
-            Self::BookingCancelled | Self::CheckedOut => 3,
+            Self::BookingCancelled | Self::BookingLapsed | Self::CheckedOut => 3,
         }
     }
 }
@@ -105,6 +109,7 @@ enum Override {
     CheckingIn,
     AtFrontDesk,
     Cancelled,
+    Lapsed,
     CheckedOut,
 }
 
@@ -125,6 +130,8 @@ pub struct Auth {
     pub refresh_early: RwSignal<bool>,
     /// Bumped whenever the booking changed, so panels reload.
     pub version: RwSignal<u32>,
+    /// Every HTTP exchange the page made, for the wire panel.
+    pub wire: RwSignal<Vec<Exchange>>,
 }
 
 /// Provides the auth context; call once at the root.
@@ -148,6 +155,7 @@ pub fn provide_auth() -> Auth {
         now: RwSignal::new(now_secs()),
         refresh_early: RwSignal::new(false),
         version: RwSignal::new(0),
+        wire: RwSignal::new(Vec::new()),
     };
     provide_context(auth);
     #[cfg(feature = "hydrate")]
@@ -200,6 +208,7 @@ impl Auth {
             Some(Override::CheckingIn) => return Stage::CheckingIn,
             Some(Override::AtFrontDesk) => return Stage::AtFrontDesk,
             Some(Override::Cancelled) => return Stage::BookingCancelled,
+            Some(Override::Lapsed) => return Stage::BookingLapsed,
             Some(Override::CheckedOut) => return Stage::CheckedOut,
             None => {}
         }
@@ -208,6 +217,7 @@ impl Auth {
             Some(_) => Stage::CheckedIn,
             None => match self.loaded.get().map(|a| a.me) {
                 Some(Err(e)) if e.error == ErrorCode::KeyCardExpired => Stage::KeyCardExpired,
+                Some(Err(e)) if e.error == ErrorCode::SessionExpired => Stage::BookingLapsed,
                 Some(Err(e)) if e.error.ends_booking() => Stage::BookingCancelled,
                 _ => Stage::SignedOut,
             },
@@ -255,7 +265,23 @@ impl Auth {
         self.version.update(|v| *v += 1);
     }
 
-    /// The booking is over (cancelled, revoked or expired).
+    /// The booking is over: cancelled or revoked, or (`session_expired`) lapsed by time.
+    pub fn ended(&self, e: &ApiError, announce: bool) {
+        if e.error == ErrorCode::SessionExpired {
+            self.stay.set(Some(None));
+            self.overridden.set(Some(Override::Lapsed));
+            self.note("alarm", format!("{}: both tokens are void; check in again", e.message));
+            self.version.update(|v| *v += 1);
+            if announce {
+                #[cfg(feature = "hydrate")]
+                browser::announce("lapsed");
+            }
+        } else {
+            self.cancelled(&e.message, announce);
+        }
+    }
+
+    /// The booking is over (cancelled or revoked).
     pub fn cancelled(&self, why: &str, announce: bool) {
         self.stay.set(Some(None));
         self.overridden.set(Some(Override::Cancelled));
@@ -310,7 +336,7 @@ impl Auth {
         };
         match &result {
             Ok(_) => self.note("ok", format!("{what}: 200")),
-            Err(e) if e.error.ends_booking() => self.cancelled(&e.message, true),
+            Err(e) if e.error.ends_booking() => self.ended(e, true),
             Err(e) => self.note("alarm", format!("{what}: {}", e.message)),
         }
         result
@@ -340,6 +366,7 @@ mod browser {
     }
 
     pub fn start(auth: Auth) {
+        crate::wire::watch::start(auth.wire);
         // The clock, and the optional early trip to the front desk.
         let _ = set_interval_with_handle(
             move || {
@@ -374,6 +401,10 @@ mod browser {
                             auth.cancelled("the booking was cancelled in another tab", false)
                         }
                         Some("checked_out") => auth.checked_out(false),
+                        Some("lapsed") => auth.ended(
+                            &ApiError::new(ErrorCode::SessionExpired, "the booking has expired"),
+                            false,
+                        ),
                         _ => {}
                     }
                 });
@@ -402,7 +433,7 @@ mod browser {
                     );
                     auth.reloaded(me);
                 }
-                Err(e) if e.error.ends_booking() => auth.cancelled(&e.message, false),
+                Err(e) if e.error.ends_booking() => auth.ended(&e, false),
                 Err(_) => {}
             }
         });
@@ -434,7 +465,7 @@ mod browser {
                     }
                     Err(e) => {
                         if e.error.ends_booking() {
-                            auth.cancelled(&e.message, true);
+                            auth.ended(&e, true);
                         } else {
                             auth.settled();
                         }

@@ -15,6 +15,7 @@ mod pages;
 #[cfg(feature = "test-probes")]
 pub mod probes;
 pub mod redirect;
+pub mod wire;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -26,8 +27,6 @@ use crate::auth::{provide_auth, use_auth};
 
 /// The HTML document around [`App`], rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    set_content_security_policy(&options);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -46,11 +45,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The page's Content-Security-Policy: scripts only from this origin or carrying this response's
-/// nonce (the hydration bootstrap), WebAssembly allowed to compile, nothing framed.
+/// A page's Content-Security-Policy: scripts only from this origin or carrying `nonce` (the
+/// hydration bootstrap), WebAssembly allowed to compile, nothing framed. The server's middleware
+/// sets it on every HTML answer and puts the same nonce in the page's context (see
+/// `keycard_server::middleware`), so that header and page cannot disagree.
 #[cfg(feature = "ssr")]
-fn set_content_security_policy(options: &LeptosOptions) {
-    let Some(nonce) = leptos::nonce::use_nonce() else { return };
+pub fn content_security_policy(nonce: &str, options: &LeptosOptions) -> String {
     // Live reload (`cargo leptos watch`, which sets LEPTOS_WATCH, the variable `AutoReload` itself
     // reads) talks to its own websocket port; no other build may connect there.
     static LIVE_RELOAD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -60,16 +60,11 @@ fn set_content_security_policy(options: &LeptosOptions) {
     } else {
         String::new()
     };
-    let policy = format!(
+    format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
          style-src 'self'; img-src 'self' data:; connect-src 'self'{reload}; \
          frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
-    );
-    if let (Some(res), Ok(value)) =
-        (use_context::<leptos_axum::ResponseOptions>(), http::HeaderValue::from_str(&policy))
-    {
-        res.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
-    }
+    )
 }
 
 /// The application: every page of the hotel.
@@ -131,7 +126,7 @@ fn TopBar() -> impl IntoView {
                     fallback=|| view! { <a class="button primary" href="/login">"Check in"</a> }
                 >
                     <button type="button" on:click=move |_| check_out("this")>"Check out"</button>
-                    <button type="button" on:click=move |_| check_out("all")>"Check out everywhere"</button>
+                    <button type="button" class="wide-only" on:click=move |_| check_out("all")>"Check out everywhere"</button>
                 </Show>
             </Transition>
         </header>

@@ -103,7 +103,9 @@ pub fn next_param(query: &str) -> Option<String> {
 /// `path` with `?next=<target>`, the target percent-encoded as one query value.
 pub fn with_next(path: &str, target: &str) -> String {
     let encoded: String = url::form_urlencoded::byte_serialize(target.as_bytes()).collect();
-    format!("{path}?next={encoded}")
+    // `path` may carry a query of its own, ending in `&`.
+    let joiner = if path.ends_with('&') { "" } else { "?" };
+    format!("{path}{joiner}next={encoded}")
 }
 
 #[cfg(test)]

@@ -114,6 +114,10 @@ pub fn router_with(
         move || {
             provide_context(desk.clone());
             provide_context(origin.clone());
+            // The nonce the middleware puts in this page's Content-Security-Policy.
+            if let Some(nonce) = middleware::page_nonce() {
+                provide_context(nonce);
+            }
         }
     };
     let pages = Router::new()

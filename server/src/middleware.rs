@@ -39,8 +39,11 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         HeaderValue::from_str(&value).expect("digits are a valid header value")
     });
     let timeout = state.config.limits.request_timeout;
+    let router = router.layer(from_fn_with_state(state.clone(), client_info));
+    // The learner's wire panel (demo only): sees the cookies the handlers set.
+    #[cfg(feature = "demo")]
+    let router = router.layer(from_fn_with_state(state.clone(), describe_wire));
     router
-        .layer(from_fn_with_state(state.clone(), client_info))
         .layer(from_fn_with_state(state.clone(), crate::routes::typed_errors))
         .layer(from_fn_with_state(state.clone(), same_origin_only))
         .layer(from_fn(limit_body))
@@ -58,8 +61,8 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(tower::util::option_layer(
             hsts.map(|value| header(header::STRICT_TRANSPORT_SECURITY, value)),
         ))
-        .layer(from_fn(watch_page_policy))
-        // Pages set their own policy with a per-response nonce; everything else gets this one.
+        .layer(from_fn_with_state(state.clone(), page_policy))
+        // Pages get their own policy with a per-response nonce; everything else gets this one.
         .layer(header(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
@@ -71,26 +74,38 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         }))
 }
 
-/// Logs a page answered without its own Content-Security-Policy: the layer around this one then
-/// gives it `default-src 'none'`, which blocks the page's scripts and styles. The end-to-end
-/// suite sees this about once in a hundred page loads, cause not found yet (see the closing
-/// note of issue 11); the line names the path and status so that the next look starts there.
-async fn watch_page_policy(req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_owned();
-    let res = next.run(req).await;
+/// Gives every page its Content-Security-Policy. Each GET gets a fresh nonce in its extensions,
+/// which the server's Leptos context hands to the page's scripts ([`page_nonce`]); an HTML answer
+/// then gets the policy naming that nonce. Setting the header here, rather than from inside the
+/// render through Leptos' `ResponseOptions`, leaves no page without its policy: about one page in
+/// a hundred used to lose it under the end-to-end suite (cause inside leptos_axum not found),
+/// and the fallback `default-src 'none'` then blocked its scripts and styles.
+async fn page_policy(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return next.run(req).await;
+    }
+    let nonce = leptos::nonce::Nonce::new();
+    req.extensions_mut().insert(nonce.clone());
+    let mut res = next.run(req).await;
     let html = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
-    if html && !res.headers().contains_key(header::CONTENT_SECURITY_POLICY) {
-        tracing::error!(
-            %path,
-            status = res.status().as_u16(),
-            "a page came back without its own Content-Security-Policy"
-        );
+    if html {
+        let policy = keycard_app::content_security_policy(&nonce, &state.options);
+        if let Ok(value) = HeaderValue::from_str(&policy) {
+            res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+        }
     }
     res
+}
+
+/// The nonce [`page_policy`] chose for this request, for the page's context (the server's Leptos
+/// context function provides it, replacing the one leptos_axum made up).
+pub fn page_nonce() -> Option<leptos::nonce::Nonce> {
+    use leptos::prelude::use_context;
+    use_context::<axum::http::request::Parts>()?.extensions.get::<leptos::nonce::Nonce>().cloned()
 }
 
 /// Whether the client is a browser asking for a page (rather than an API client or `fetch`).
@@ -143,6 +158,22 @@ async fn contain(State(limit): State<Duration>, req: Request, next: Next) -> Res
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; style-src 'self'; frame-ancestors 'none'"),
     );
+    res
+}
+
+/// While the demo controls are on, describes each `/api` exchange for the page's wire panel
+/// (`keycard_app::wire`): the cookie names the browser sent, its `Origin`, and every `Set-Cookie`
+/// with its attributes, never a value.
+#[cfg(feature = "demo")]
+async fn describe_wire(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !state.desk.policy().demo_controls || !req.uri().path().starts_with("/api/") {
+        return next.run(req).await;
+    }
+    let sent = req.headers().clone();
+    let mut res = next.run(req).await;
+    if let Some(note) = keycard_app::wire::describe(&sent, res.headers()) {
+        res.headers_mut().insert(keycard_app::wire::WIRE_HEADER, note);
+    }
     res
 }
 

@@ -330,3 +330,42 @@ async fn a_weaker_stored_hash_is_upgraded_at_the_next_login() {
     assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
     assert_eq!(app.login("ann", PASSWORD).await.status(), StatusCode::OK);
 }
+
+/// Every answer that is a page carries its own policy, and every nonce in the page is the one the
+/// policy names (the middleware sets both: `page_policy`).
+#[tokio::test]
+async fn every_page_carries_its_own_policy_and_nonce() {
+    let app = spawn_app().await;
+    let a = app.guest("ann").await;
+    let cookie = format!("__Host-keycard={}", a.key_card);
+    let mut seen = std::collections::HashSet::new();
+    for (path, signed_in, status) in [
+        ("/", false, 200),
+        ("/login", false, 200),
+        ("/register", false, 200),
+        ("/no-such-room", false, 404),
+        ("/room", true, 200),
+        ("/amenities", true, 200),
+        ("/sessions", true, 200),
+        ("/room", false, 302),
+    ] {
+        let mut req = app.http.get(app.url(path)).header("accept", "text/html");
+        if signed_in {
+            req = req.header("cookie", &cookie);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status().as_u16(), status, "{path}");
+        let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        if status == 302 {
+            // A redirect has no body to protect: the fallback policy is as good.
+            continue;
+        }
+        let nonce = csp.split("'nonce-").nth(1).and_then(|r| r.split('\'').next()).expect(path);
+        assert!(seen.insert(nonce.to_owned()), "a nonce was used twice");
+        let html = res.text().await.unwrap();
+        let in_page: Vec<&str> =
+            html.split("nonce=\"").skip(1).filter_map(|r| r.split('"').next()).collect();
+        assert!(!in_page.is_empty(), "{path}: no script carries a nonce");
+        assert!(in_page.iter().all(|n| *n == nonce), "{path}: {in_page:?} vs {nonce}");
+    }
+}

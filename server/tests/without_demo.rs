@@ -14,8 +14,14 @@ use serde_json::Value;
 async fn the_demo_routes_do_not_exist() {
     let app = spawn_app().await;
     let a = app.guest("ann").await;
-    for path in ["/api/demo/enabled", "/api/demo/steal", "/api/demo/thief", "/api/demo/expire-soon"]
-    {
+    for path in [
+        "/api/demo/enabled",
+        "/api/demo/steal",
+        "/api/demo/thief",
+        "/api/demo/expire-soon",
+        "/api/demo/lapse",
+        "/api/auth/lab",
+    ] {
         let (status, code) = error(app.bearer(path, &a.key_card, &[]).await).await;
         assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, "not_found"), "{path}");
     }
@@ -36,5 +42,8 @@ async fn the_room_has_no_demo_panel_and_the_description_no_demo_operation() {
         app.http.get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.contains_key("/api/room/service"));
-    assert!(!paths.keys().any(|p| p.contains("demo")), "{:?}", paths.keys());
+    assert!(!paths.keys().any(|p| p.contains("demo") || p.ends_with("/lab")), "{:?}", paths.keys());
+    // And no answer is described for the wire panel.
+    let res = app.bearer("/api/me", &a.key_card, &[]).await;
+    assert!(res.headers().get("keycard-wire").is_none());
 }

@@ -277,6 +277,8 @@ pub enum EventKind {
     CheckedOut,
     /// The password changed (the other bookings end).
     PasswordChanged,
+    /// The demo moved the booking's limits so that it lapses soon (step 4 of the article, live).
+    LimitsMoved,
 }
 
 impl EventKind {
@@ -291,6 +293,7 @@ impl EventKind {
             Self::Expired => "expired",
             Self::CheckedOut => "checked_out",
             Self::PasswordChanged => "password_changed",
+            Self::LimitsMoved => "limits_moved",
         }
     }
 
@@ -305,6 +308,7 @@ impl EventKind {
             Self::Expired,
             Self::CheckedOut,
             Self::PasswordChanged,
+            Self::LimitsMoved,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -365,6 +369,13 @@ pub enum SessionUpdate {
     Keep,
     /// Replace the confirmation: the current hash becomes the previous one.
     Rotate(Rotation),
+    /// Demo: bring the booking's idle and absolute limits forward to `at` (never later than they
+    /// were), so that it lapses by time without anyone touching the clock.
+    #[cfg(feature = "demo")]
+    Lapse {
+        /// The new limit.
+        at: Timestamp,
+    },
     /// End the booking.
     Revoke {
         /// When.

@@ -293,6 +293,18 @@ impl Store for SqliteStore {
                 .fetch_one(&mut *tx)
                 .await?
             }
+            #[cfg(feature = "demo")]
+            SessionUpdate::Lapse { at } => {
+                sqlx::query_as(&format!(
+                    "UPDATE sessions SET idle_expires_at = min(idle_expires_at, ?1), \
+                     absolute_expires_at = min(absolute_expires_at, ?1) \
+                     WHERE id = ?2 RETURNING {SESSION_COLUMNS}"
+                ))
+                .bind(at)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?
+            }
             SessionUpdate::Revoke { at, reason } => {
                 sqlx::query_as(&format!(
                     "UPDATE sessions SET revoked_at = coalesce(revoked_at, ?), \

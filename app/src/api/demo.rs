@@ -1,6 +1,7 @@
-//! The demo controls' server functions: a thief who copies the booking confirmation, and a key
-//! card that expires in seconds. Compiled only with the `demo` feature (on by default); served
-//! only while `KEYCARD_DEMO_CONTROLS` is on.
+//! The demo controls' server functions: a thief who copies the booking confirmation, a key card
+//! that expires in seconds, a booking that lapses by time (the article's step 4), and the forge
+//! lab. Compiled only with the `demo` feature (on by default); served only while
+//! `KEYCARD_DEMO_CONTROLS` is on.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -56,4 +57,200 @@ pub async fn demo_expire_soon() -> Result<MeResponse, ApiError> {
     // Like every key card cookie, it outlives the card so that expiry reads as expiry.
     ssr::set_key_card_cookie(&me.access_token, me.session.idle_expires_at - claims.iat);
     Ok(me)
+}
+
+/// `POST /api/demo/lapse`: demo only. The article's step 4, live: the booking's idle and absolute
+/// limits move to 10 s from now (the server's clock is not touched) and the key card is swapped
+/// for one that expires at the same moment. The next visit to the front desk is refused with
+/// `session_expired`.
+#[server(prefix = "/api", endpoint = "demo/lapse")]
+pub async fn demo_lapse() -> Result<MeResponse, ApiError> {
+    let CheckedIn { guest, .. } = CheckedIn::from_server_fn().await?;
+    let desk = ssr::front_desk()?;
+    let (key_card, claims) = desk.demo_lapse(&guest, LAPSE_SECS).await?;
+    let short = desk.verify_booking(&key_card).await?;
+    let me = ssr::me_for(&desk, &short, key_card).await?;
+    // The cookie outlives the card, so that the next call reads as an expired card, not a missing one.
+    ssr::set_key_card_cookie(&me.access_token, claims.exp - claims.iat + 60);
+    Ok(me)
+}
+
+/// How long [`demo_lapse`] leaves the booking.
+pub const LAPSE_SECS: i64 = 10;
+
+/// One of a door's rules, explained.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabRule {
+    /// `malformed`, `algorithm`, `header`, `type`, `key`, `signature`, `claims`, `issuer`,
+    /// `audience`, `expired`, `not_yet_valid`, `replayed` or `genuine`.
+    pub rule: String,
+    /// The rule in one sentence.
+    pub explanation: String,
+    /// Where the rule is written down.
+    pub rfc: String,
+    /// The link's text, e.g. `RFC 8725 §3.1`.
+    pub rfc_label: String,
+}
+
+/// The forge lab's answer: whether the door would open, and if not, the rule that refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabAnswer {
+    /// `true` only for the hotel's own, unchanged token (the lab opens nothing with it).
+    pub opens: bool,
+    /// The door's own words.
+    pub reason: String,
+    /// The rule that decided.
+    #[serde(flatten)]
+    pub decided: LabRule,
+    /// After a broken signature: the rules the claims would have broken next.
+    pub also: Vec<LabRule>,
+}
+
+/// `POST /api/auth/lab`: demo only, throttled per booking. Runs a token through a door's own
+/// checks and names the rule that refused it. `door` is `amenity` (key cards) or `front_desk`
+/// (booking confirmations). With `present=confirmation` the server takes the booking
+/// confirmation from its HttpOnly cookie (sent here because the lab sits under `/api/auth`), so
+/// it can be shown where a key card is expected without ever reaching the page; otherwise
+/// `token` is tried. Only the caller's own booking's tokens, and forgeries of them, are
+/// explained (403 `not_your_booking`). Nothing is opened, rotated or changed.
+#[server(prefix = "/api", endpoint = "auth/lab")]
+pub async fn lab_try(
+    door: String,
+    token: Option<String>,
+    present: Option<String>,
+) -> Result<LabAnswer, ApiError> {
+    use keycard::front_desk::{LabDoor, LabVerdict};
+    let door = match door.as_str() {
+        "amenity" => LabDoor::Amenity,
+        "front_desk" => LabDoor::FrontDesk,
+        _ => {
+            return Err(ApiError::new(
+                super::ErrorCode::BadRequest,
+                "door must be amenity or front_desk",
+            ))
+        }
+    };
+    let CheckedIn { guest, .. } = CheckedIn::from_server_fn().await?;
+    let token = match present.as_deref().unwrap_or("token") {
+        "token" => token.unwrap_or_default(),
+        "confirmation" => ssr::confirmation().ok_or_else(|| {
+            ApiError::new(
+                super::ErrorCode::ConfirmationMissing,
+                "no booking confirmation was presented",
+            )
+        })?,
+        _ => {
+            return Err(ApiError::new(
+                super::ErrorCode::BadRequest,
+                "present must be token or confirmation",
+            ))
+        }
+    };
+    let found = ssr::front_desk()?.lab_try(&guest, &token, door).await?;
+    let reason = match found.verdict {
+        LabVerdict::Refused(e) => e.to_string(),
+        LabVerdict::Replayed => "a genuine confirmation of this booking, but an old one".to_owned(),
+        LabVerdict::Opens => "every rule holds".to_owned(),
+    };
+    Ok(LabAnswer {
+        opens: found.verdict == LabVerdict::Opens,
+        reason,
+        decided: lab_rule(found.verdict),
+        also: found.also.into_iter().map(|e| lab_rule(LabVerdict::Refused(e))).collect(),
+    })
+}
+
+/// Each rule: its name, one sentence, and the RFC section that states it.
+#[cfg(feature = "ssr")]
+fn lab_rule(verdict: keycard::front_desk::LabVerdict) -> LabRule {
+    use keycard::front_desk::LabVerdict;
+    use keycard::jwt::TokenError as E;
+    let (rule, explanation, rfc_label, rfc) = match verdict {
+        LabVerdict::Opens => (
+            "genuine",
+            "Every rule holds: this is the hotel's own token, byte for byte. The lab opens nothing with it.",
+            "RFC 7519 §7.2",
+            "https://www.rfc-editor.org/rfc/rfc7519#section-7.2",
+        ),
+        LabVerdict::Replayed => (
+            "replayed",
+            "A genuine confirmation, but not the booking's current one: shown at the front desk it would cancel the whole booking, because two parties hold its confirmations.",
+            "RFC 9700 §4.14.2",
+            "https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2",
+        ),
+        LabVerdict::Refused(e) => match e {
+            E::Malformed => (
+                "malformed",
+                "A JWT is three base64url parts of JSON joined by dots, at most 4 KiB; this is not one.",
+                "RFC 7519 §7.2",
+                "https://www.rfc-editor.org/rfc/rfc7519#section-7.2",
+            ),
+            E::WrongAlgorithm => (
+                "algorithm",
+                "The door accepts only EdDSA, the algorithm the hotel signs with, whatever the token asks for: \"none\" and HS256 are refused before any key is touched.",
+                "RFC 8725 §3.1",
+                "https://www.rfc-editor.org/rfc/rfc8725#section-3.1",
+            ),
+            E::ForbiddenHeader => (
+                "header",
+                "A token may not name its own key (jku, x5u, jwk, x5c) or demand unknown processing (crit): the door trusts only the hotel's published keys.",
+                "RFC 8725 §3.10",
+                "https://www.rfc-editor.org/rfc/rfc8725#section-3.10",
+            ),
+            E::WrongType => (
+                "type",
+                "A key card says typ at+jwt and a booking confirmation refresh+jwt; each door takes only its own kind, so neither can pass for the other.",
+                "RFC 8725 §3.11",
+                "https://www.rfc-editor.org/rfc/rfc8725#section-3.11",
+            ),
+            E::UnknownKey => (
+                "key",
+                "The kid names no key in the hotel's JWKS, so there is nothing to check the signature with.",
+                "RFC 7515 §4.1.4",
+                "https://www.rfc-editor.org/rfc/rfc7515#section-4.1.4",
+            ),
+            E::BadSignature => (
+                "signature",
+                "The signature covers the exact bytes of the header and payload: change a claim (another guest's sub, a later exp) or one character of the signature, and the Ed25519 check fails before any claim is believed.",
+                "RFC 7515 §5.2",
+                "https://www.rfc-editor.org/rfc/rfc7515#section-5.2",
+            ),
+            E::Invalid => (
+                "claims",
+                "A claim the door requires (iss, aud, sub, exp, and the booking's sid) is missing or of the wrong kind.",
+                "RFC 7519 §7.2",
+                "https://www.rfc-editor.org/rfc/rfc7519#section-7.2",
+            ),
+            E::WrongIssuer => (
+                "issuer",
+                "The iss names another issuer: the door trusts tokens from this hotel only.",
+                "RFC 7519 §4.1.1",
+                "https://www.rfc-editor.org/rfc/rfc7519#section-4.1.1",
+            ),
+            E::WrongAudience => (
+                "audience",
+                "The aud says who may accept the token, and this door is not among them.",
+                "RFC 7519 §4.1.3",
+                "https://www.rfc-editor.org/rfc/rfc7519#section-4.1.3",
+            ),
+            E::Expired => (
+                "expired",
+                "Past its exp (give or take two seconds of clock skew), the token opens nothing: a key card must be renewed at the front desk.",
+                "RFC 7519 §4.1.4",
+                "https://www.rfc-editor.org/rfc/rfc7519#section-4.1.4",
+            ),
+            E::NotYetValid => (
+                "not_yet_valid",
+                "Its nbf or iat lies in the future: the token is not valid yet.",
+                "RFC 7519 §4.1.5",
+                "https://www.rfc-editor.org/rfc/rfc7519#section-4.1.5",
+            ),
+        },
+    };
+    LabRule {
+        rule: rule.to_owned(),
+        explanation: explanation.to_owned(),
+        rfc: rfc.to_owned(),
+        rfc_label: rfc_label.to_owned(),
+    }
 }

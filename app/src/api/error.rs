@@ -29,6 +29,8 @@ pub enum ErrorCode {
     SessionExpired,
     NotFound,
     ForbiddenOrigin,
+    /// The forge lab was shown a token of another booking.
+    NotYourBooking,
     PayloadTooLarge,
     DemoDisabled,
     /// The request never reached the server or its answer never came back (client side only).
@@ -43,7 +45,7 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Every code the server can send: all but [`ErrorCode::Network`], which the client makes up
     /// when no answer came. The OpenAPI description lists exactly these (a test checks).
-    pub const SENT_BY_SERVER: [ErrorCode; 22] = [
+    pub const SENT_BY_SERVER: [ErrorCode; 23] = [
         Self::BadRequest,
         Self::InvalidUsername,
         Self::WeakPassword,
@@ -61,6 +63,7 @@ impl ErrorCode {
         Self::SessionExpired,
         Self::NotFound,
         Self::ForbiddenOrigin,
+        Self::NotYourBooking,
         Self::PayloadTooLarge,
         Self::DemoDisabled,
         Self::Timeout,
@@ -82,7 +85,7 @@ impl ErrorCode {
             | Self::ReuseDetected
             | Self::SessionRevoked
             | Self::SessionExpired => 401,
-            Self::ForbiddenOrigin => 403,
+            Self::ForbiddenOrigin | Self::NotYourBooking => 403,
             Self::NotFound | Self::DemoDisabled => 404,
             Self::UsernameTaken => 409,
             Self::PayloadTooLarge => 413,

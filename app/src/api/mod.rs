@@ -19,6 +19,13 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "ssr")]
 use crate::guard::{CheckedIn, KeyCard};
 
+/// The key card cookie. `__Host-` binds it to this exact origin (Secure, Path=/, no Domain).
+pub const KEY_CARD_COOKIE: &str = "__Host-keycard";
+/// The booking confirmation cookie, sent only to the front desk's paths.
+pub const CONFIRMATION_COOKIE: &str = "__Secure-confirmation";
+/// Where the booking confirmation cookie is sent.
+pub const CONFIRMATION_PATH: &str = "/api/auth";
+
 /// A guest, as the API shows them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuestInfo {

@@ -13,12 +13,7 @@ use leptos_axum::ResponseOptions;
 
 use super::{ApiError, BookingInfo, CheckInResponse, ErrorCode, GuestInfo, MeResponse};
 
-/// The key card cookie. `__Host-` binds it to this exact origin (Secure, Path=/, no Domain).
-pub const KEY_CARD_COOKIE: &str = "__Host-keycard";
-/// The booking confirmation cookie, sent only to the front desk's paths.
-pub const CONFIRMATION_COOKIE: &str = "__Secure-confirmation";
-/// Where the booking confirmation cookie is sent.
-pub const CONFIRMATION_PATH: &str = "/api/auth";
+pub use super::{CONFIRMATION_COOKIE, CONFIRMATION_PATH, KEY_CARD_COOKIE};
 
 /// The front desk the server put in context.
 pub fn front_desk() -> Result<FrontDesk, ApiError> {
@@ -194,6 +189,7 @@ impl From<AuthError> for ApiError {
             AuthError::SessionRevoked => ErrorCode::SessionRevoked,
             AuthError::SessionExpired => ErrorCode::SessionExpired,
             AuthError::SessionNotFound => ErrorCode::NotFound,
+            AuthError::NotYourBooking => ErrorCode::NotYourBooking,
             AuthError::DemoDisabled => ErrorCode::DemoDisabled,
             AuthError::Unavailable(detail) => {
                 // Logged once, here (it says which connection failed); clients get 503 and no

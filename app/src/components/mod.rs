@@ -3,12 +3,18 @@
 
 mod client_only;
 mod countdown;
+#[cfg(feature = "demo")]
+mod forge_lab;
 mod key_card;
 mod protected;
 mod timeline;
+mod wire;
 
 pub use client_only::ClientOnly;
 pub use countdown::{duration_text, Countdown};
+#[cfg(feature = "demo")]
+pub use forge_lab::ForgeLab;
 pub use key_card::KeyCardInspector;
 pub use protected::Protected;
 pub use timeline::Timeline;
+pub use wire::WirePanel;

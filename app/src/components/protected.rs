@@ -5,6 +5,9 @@ use leptos_router::hooks::use_location;
 use crate::auth::{use_auth, Stage};
 use crate::redirect;
 
+/// Check-in, told that the booking lapsed.
+const LAPSED: &str = "/login?error=session_expired&";
+
 /// Which side of the door the visitor is on. Kept in a memo so that the room is not rebuilt (and
 /// its panels' state lost) each time the key card expires and is renewed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,6 +15,7 @@ enum Door {
     Inside,
     AtFrontDesk,
     Cancelled,
+    Lapsed,
     CheckedOut,
     Outside,
 }
@@ -30,6 +34,7 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
         }
         Stage::KeyCardExpired | Stage::AtFrontDesk => Door::AtFrontDesk,
         Stage::BookingCancelled => Door::Cancelled,
+        Stage::BookingLapsed => Door::Lapsed,
         Stage::CheckedOut => Door::CheckedOut,
         Stage::CheckedIn | Stage::SignedOut | Stage::CheckingIn => Door::Outside,
     });
@@ -68,6 +73,10 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
                                 <p>"Both tokens are void. Thank you for staying at Keycard."</p>
                                 <a class="button primary" href="/login">"Check in again"</a>
                             </section>
+                        }.into_any(),
+                        // Step 4: both tokens are void, so back to check-in, which says why.
+                        Door::Lapsed => view! {
+                            <Redirect path=redirect::with_next(LAPSED, &here) />
                         }.into_any(),
                         Door::Outside => view! { <Redirect path=redirect::with_next("/login", &here) /> }.into_any(),
                     }}

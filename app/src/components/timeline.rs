@@ -3,7 +3,8 @@ use leptos::prelude::*;
 use crate::api::{session_events, EventInfo};
 use crate::auth::use_auth;
 
-fn clock_time(at: i64) -> String {
+/// `hh:mm:ss UTC`: the clock of the timeline and the wire.
+pub(crate) fn clock_time(at: i64) -> String {
     let s = at.rem_euclid(86_400);
     format!("{:02}:{:02}:{:02} UTC", s / 3600, s % 3600 / 60, s % 60)
 }
@@ -43,7 +44,7 @@ pub fn Timeline() -> impl IntoView {
         }
     });
     let rows = move || {
-        // (time, source: 0 server / 1 page, id unique within its source, class, text)
+        // (time, source: 0 server / 1 page / 2 wire, id unique within its source, class, text)
         let mut rows: Vec<(i64, u8, i64, String, String)> = last
             .get()
             .iter()
@@ -56,18 +57,24 @@ pub fn Timeline() -> impl IntoView {
                 .enumerate()
                 .map(|(i, e)| (e.at, 1, i as i64, format!("page {}", e.kind), e.text)),
         );
+        // The wire's exchanges, on the same clock (numbered as in the wire panel).
+        rows.extend(auth.wire.get().into_iter().map(|x| {
+            let status = x.status.map_or_else(|| "…".to_owned(), |s| s.to_string());
+            let text = format!("#{} {} {} → {status}", x.n, x.method, x.path);
+            (x.at, 2, x.n as i64, "wire".to_owned(), text)
+        }));
         rows.sort_by_key(|r| (r.0, r.1, r.2));
         rows
     };
     view! {
         <section class="card" aria-labelledby="timeline-title">
             <h2 id="timeline-title">"Timeline of this booking"</h2>
-            <p class="muted">"What the front desk recorded (server) and what this page did (page)."</p>
+            <p class="muted">"What the front desk recorded (server), what this page did (page), and each request on the wire (wire, numbered as in the wire panel)."</p>
             <ol class="timeline" data-testid="timeline">
-                <For each=rows key=|r| (r.1, r.2) let:row>
+                <For each=rows key=|r| (r.1, r.2, r.4.clone()) let:row>
                     <li class=format!("event {}", row.3)>
                         <time>{clock_time(row.0)}</time>
-                        <span class="who">{if row.1 == 0 { "server" } else { "page" }}</span>
+                        <span class="who">{["server", "page", "wire"][row.1 as usize]}</span>
                         <span class="what">{row.4}</span>
                     </li>
                 </For>

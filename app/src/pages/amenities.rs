@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::api::{revoke_session, room_service, ApiError, ErrorCode};
 use crate::auth::use_auth;
-use crate::components::Protected;
+use crate::components::{ClientOnly, Protected, WirePanel};
 
 /// `/amenities` (checked-in guests only).
 #[component]
@@ -13,6 +13,9 @@ pub fn Amenities() -> impl IntoView {
     view! {
         <Protected>
             <AmenityDoors />
+            <ClientOnly>
+                <WirePanel />
+            </ClientOnly>
         </Protected>
     }
 }

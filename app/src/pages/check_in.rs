@@ -27,6 +27,10 @@ fn message_for(code: &str) -> &'static str {
         "username_taken" => "That username is taken.",
         "too_many_requests" => "Too many attempts. Wait a minute and try again.",
         "bad_request" => "Please fill in both fields.",
+        "session_expired" => {
+            "Your booking lapsed: the key card and the booking confirmation have both expired \
+             (step 4). Check in again to get new ones."
+        }
         _ => "Something went wrong. Please try again.",
     }
 }

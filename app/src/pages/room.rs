@@ -1,14 +1,16 @@
 //! `/room`: the key card inspector, the booking confirmation panel, room service, the demo
-//! controls and the timeline.
+//! controls (the forge lab among them), the wire and the timeline.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api::room_service;
 #[cfg(feature = "demo")]
-use crate::api::{demo_expire_soon, demo_steal, demo_thief};
+use crate::api::{demo_expire_soon, demo_lapse, demo_steal, demo_thief, LAPSE_SECS};
 use crate::auth::{use_auth, Auth, Stay};
-use crate::components::{ClientOnly, Countdown, KeyCardInspector, Protected, Timeline};
+#[cfg(feature = "demo")]
+use crate::components::ForgeLab;
+use crate::components::{ClientOnly, Countdown, KeyCardInspector, Protected, Timeline, WirePanel};
 
 /// `/room` (checked-in guests only).
 #[component]
@@ -53,6 +55,7 @@ fn RoomInside() -> impl IntoView {
         <RoomServicePanel />
         {demo_controls(auth)}
         <ClientOnly>
+            <WirePanel />
             <Timeline />
         </ClientOnly>
     }
@@ -95,6 +98,7 @@ fn demo_controls(auth: Auth) -> impl IntoView {
     view! {
         <Show when=move || auth.demo_controls()>
             <DemoControls />
+            <ForgeLab />
         </Show>
     }
 }
@@ -154,6 +158,33 @@ fn DemoControls() -> impl IntoView {
             }
         });
     };
+    let lapse = move |_| {
+        spawn_local(async move {
+            match auth.protected("Booking lapses", demo_lapse).await {
+                Ok(me) => {
+                    let at = me.expires_at;
+                    auth.reloaded(me);
+                    auth.note("info", format!("the booking's idle and absolute limits now end in {LAPSE_SECS} s, with the key card"));
+                    said.set(Some(format!(
+                        "Your booking now lapses in {LAPSE_SECS} s, and your key card expires with it. Then the page goes to the front desk, as it would on its next call, and is turned away: step 4."
+                    )));
+                    // The next trip to the front desk, just after both tokens lapsed.
+                    let wait = (at - crate::auth::now_secs() + 1).max(1) as u64;
+                    set_timeout(
+                        move || {
+                            if auth.stay().is_some() {
+                                spawn_local(async move {
+                                    let _ = auth.front_desk().await;
+                                });
+                            }
+                        },
+                        std::time::Duration::from_secs(wait),
+                    );
+                }
+                Err(e) => said.set(Some(e.message)),
+            }
+        });
+    };
     view! {
         <section class="card demo" aria-labelledby="demo-title">
             <h2 id="demo-title">"Demo controls"</h2>
@@ -162,6 +193,7 @@ fn DemoControls() -> impl IntoView {
                 <button type="button" on:click=steal>"A thief copies my booking confirmation"</button>
                 <button type="button" on:click=thief>"The thief uses it"</button>
                 <button type="button" on:click=expire_soon>"Make my key card expire in 10 s"</button>
+                <button type="button" on:click=lapse>"Let my whole booking lapse in 10 s"</button>
             </div>
             <p role="status" data-testid="demo-said">{move || said.get()}</p>
         </section>

@@ -5,7 +5,7 @@ use leptos::task::spawn_local;
 
 use crate::api::{logout, revoke_session, sessions};
 use crate::auth::use_auth;
-use crate::components::{duration_text, ClientOnly, Protected};
+use crate::components::{duration_text, ClientOnly, Protected, WirePanel};
 
 /// `/sessions` (checked-in guests only).
 #[component]
@@ -14,6 +14,7 @@ pub fn Sessions() -> impl IntoView {
         <Protected>
             <ClientOnly>
                 <SessionList />
+                <WirePanel />
             </ClientOnly>
         </Protected>
     }

@@ -1,0 +1,143 @@
+use leptos::prelude::*;
+use leptos_router::hooks::use_location;
+
+use super::timeline::clock_time;
+use crate::api::{CONFIRMATION_COOKIE, CONFIRMATION_PATH, KEY_CARD_COOKIE};
+use crate::auth::use_auth;
+use crate::wire::{Exchange, SetCookieNote, WireNote};
+
+/// Every HTTP exchange the page made with the hotel, as OAuth's playgrounds show a flow: one line
+/// each, opened for the headers that matter. Browser-only data: wrap it in `ClientOnly`.
+#[component]
+pub fn WirePanel() -> impl IntoView {
+    let auth = use_auth();
+    view! {
+        <section class="card" aria-labelledby="wire-title" data-testid="wire">
+            <h2 id="wire-title">"On the wire"</h2>
+            <p class="muted">
+                "Every request this page made to the hotel, in order, on the timeline's clock. Open one for the headers that matter. The browser adds the cookies and the Origin itself and lets no script read a Set-Cookie, so the server describes them: names and attributes, never an HttpOnly cookie's value."
+            </p>
+            <Show when=move || !auth.demo_controls()>
+                <p class="muted">"The server describes cookies only while the demo controls are on; they are off."</p>
+            </Show>
+            <ol class="wire" data-testid="wire-list">
+                <For
+                    each=move || auth.wire.get()
+                    key=|x| (x.n, x.status, x.failed.is_some())
+                    children=|x| view! { <ExchangeRow x /> }
+                />
+            </ol>
+        </section>
+    }
+}
+
+#[component]
+fn ExchangeRow(x: Exchange) -> impl IntoView {
+    let status = match (x.status, &x.failed) {
+        (Some(s), _) => s.to_string(),
+        (None, Some(why)) => format!("failed: {why}"),
+        (None, None) => "…".to_owned(),
+    };
+    let class = match x.status {
+        Some(s) if s < 400 => "status ok",
+        Some(_) => "status bad",
+        None => "status",
+    };
+    let millis = x.millis.map(|ms| format!("{ms} ms"));
+    let note = x.note.clone();
+    let path = x.path.clone();
+    view! {
+        <li class="exchange" data-testid="exchange" data-path=x.path.clone() data-status=x.status.map(|s| s.to_string())>
+            <details>
+                <summary>
+                    <span class="wire-n">"#" {x.n}</span>
+                    <time>{clock_time(x.at)}</time>
+                    <strong>{x.method.clone()}</strong>
+                    <code class="wire-path">{x.path.clone()}</code>
+                    <span class=class>{status}</span>
+                    <span class="muted">{millis}</span>
+                </summary>
+                <div class="wire-detail">
+                    <h3>"Request"</h3>
+                    <dl class="facts">
+                        {x.sent.iter().map(|(name, value)| view! {
+                            <dt><code>{name.clone()}</code></dt>
+                            <dd><code>{value.clone()}</code></dd>
+                        }).collect_view()}
+                        {note.clone().map(|n| sent_by_browser(&n, &path))}
+                    </dl>
+                    <h3>"Answer"</h3>
+                    <dl class="facts">
+                        {x.got.iter().map(|(name, value)| view! {
+                            <dt><code>{name.clone()}</code></dt>
+                            <dd><code>{value.clone()}</code></dd>
+                        }).collect_view()}
+                    </dl>
+                    {note.map(|n| set_cookies(n.set_cookies))}
+                </div>
+            </details>
+        </li>
+    }
+}
+
+/// What the browser added, as the server saw it, and why the booking confirmation came along or
+/// not.
+fn sent_by_browser(note: &WireNote, path: &str) -> impl IntoView {
+    let cookies =
+        if note.cookies.is_empty() { "(none)".to_owned() } else { note.cookies.join(", ") };
+    let under_front_desk =
+        path == CONFIRMATION_PATH || path.starts_with(&format!("{CONFIRMATION_PATH}/"));
+    let why = if note.cookies.iter().any(|c| c == CONFIRMATION_COOKIE) {
+        format!("The booking confirmation came along because this path is under its Path={CONFIRMATION_PATH}.")
+    } else if under_front_desk {
+        "No booking confirmation: this browser holds none (checked out, or never checked in)."
+            .to_owned()
+    } else {
+        format!("No booking confirmation: its cookie has Path={CONFIRMATION_PATH}, so the browser keeps it from every other path.")
+    };
+    view! {
+        <dt><code>"cookie"</code></dt>
+        <dd>
+            <code data-testid="cookies-sent">{cookies}</code>
+            " " <span class="muted">"(names only; sent by the browser, unseen by this page) " {why}</span>
+        </dd>
+        {note.authorization.clone().map(|a| view! {
+            <dt><code>"authorization"</code></dt>
+            <dd><code>{a}</code></dd>
+        })}
+        {note.origin.clone().map(|o| view! {
+            <dt><code>"origin"</code></dt>
+            <dd><code>{o}</code> " " <span class="muted">"(added by the browser; the server refuses other origins' changes)"</span></dd>
+        })}
+    }
+}
+
+fn set_cookies(list: Vec<SetCookieNote>) -> impl IntoView {
+    let here = use_location().pathname.get_untracked();
+    let decoded = if here == "/room" { "#key-card" } else { "/room#key-card" };
+    (!list.is_empty()).then(|| {
+        view! {
+            <ul class="set-cookies" data-testid="set-cookies">
+                {list.into_iter().map(|c| {
+                    let what = match (&c.token, c.generation) {
+                        _ if c.cleared => "removed".to_owned(),
+                        (Some(kind), Some(g)) => format!("{kind}, generation {g}"),
+                        (Some(kind), None) => kind.clone(),
+                        (None, _) => String::new(),
+                    };
+                    let key_card = c.name == KEY_CARD_COOKIE && !c.cleared;
+                    view! {
+                        <li data-testid="set-cookie" data-name=c.name.clone()>
+                            <code>"set-cookie: " {c.attributes()}</code>
+                            " " <span class="muted">{what}</span>
+                            {key_card.then(|| view! { " " <a href=decoded>"decoded view"</a> })}
+                            {c.http_only.then(|| view! {
+                                <span class="why-hidden">"Value hidden: HttpOnly means no script can read it, this page included, so an injected script cannot steal it either."</span>
+                            })}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        }
+    })
+}

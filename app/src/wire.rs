@@ -1,0 +1,331 @@
+//! The wire: every HTTP exchange the page makes with the hotel, as the learner's lab shows it.
+//!
+//! A page cannot see everything that travels: the browser adds the cookies and `Origin` itself,
+//! and no script may read a `Set-Cookie` answer (least of all an HttpOnly one). So the server
+//! describes both in a `Keycard-Wire` answer header ([`WireNote`]: cookie names and attributes,
+//! never a value), while the demo controls are on, and the page records each `fetch` it makes
+//! with that description beside it ([`Exchange`]).
+
+use serde::{Deserialize, Serialize};
+
+/// The answer header that carries the server's [`WireNote`].
+pub const WIRE_HEADER: &str = "keycard-wire";
+
+/// What the server saw arrive and what it set, with every secret left out.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireNote {
+    /// The names of the cookies the browser sent (the values stay out).
+    pub cookies: Vec<String>,
+    /// `Authorization`, shortened to its scheme and the token's first characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<String>,
+    /// The `Origin` the browser sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// Each `Set-Cookie` of the answer, described.
+    pub set_cookies: Vec<SetCookieNote>,
+}
+
+/// One `Set-Cookie`, without its value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetCookieNote {
+    pub name: String,
+    pub http_only: bool,
+    pub secure: bool,
+    /// `Strict`, `Lax` or `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_site: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<i64>,
+    /// The cookie is being removed (empty value, `Max-Age=0`).
+    pub cleared: bool,
+    /// For a token: which kind (`key card` or `booking confirmation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// For a booking confirmation: its generation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+}
+
+impl SetCookieNote {
+    /// The attributes as a `Set-Cookie` line shows them, the value hidden.
+    pub fn attributes(&self) -> String {
+        let mut line = format!("{}=(hidden)", self.name);
+        if let Some(path) = &self.path {
+            line.push_str(&format!("; Path={path}"));
+        }
+        if let Some(max_age) = self.max_age {
+            line.push_str(&format!("; Max-Age={max_age}"));
+        }
+        if self.secure {
+            line.push_str("; Secure");
+        }
+        if self.http_only {
+            line.push_str("; HttpOnly");
+        }
+        if let Some(same_site) = &self.same_site {
+            line.push_str(&format!("; SameSite={same_site}"));
+        }
+        line
+    }
+}
+
+/// One request the page made and what came back.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Exchange {
+    /// 1, 2, 3… in the order the page sent them.
+    pub n: usize,
+    /// When it was sent (Unix seconds, the timeline's clock).
+    pub at: i64,
+    pub method: String,
+    pub path: String,
+    /// Request headers the page itself set (`Authorization` shortened).
+    pub sent: Vec<(String, String)>,
+    /// `None` while the answer is on its way.
+    pub status: Option<u16>,
+    /// Milliseconds from sending to the answer's headers.
+    pub millis: Option<u32>,
+    /// Answer headers that matter to the flow.
+    pub got: Vec<(String, String)>,
+    /// The server's description of cookies and origin (while the demo controls are on).
+    pub note: Option<WireNote>,
+    /// Why no answer came, if none did.
+    pub failed: Option<String>,
+}
+
+/// Answer headers worth showing.
+pub const SHOWN_ANSWER_HEADERS: [&str; 4] =
+    ["content-type", "cache-control", "www-authenticate", "retry-after"];
+
+/// `Bearer eyJhbGciOi… (612 characters)`: enough to recognise a token, not to use it.
+pub fn shorten_authorization(value: &str) -> String {
+    match value.split_once(' ') {
+        Some((scheme, token)) => {
+            let start: String = token.chars().take(10).collect();
+            format!("{scheme} {start}... ({} characters)", token.chars().count())
+        }
+        None => "(not a scheme and a token)".to_owned(),
+    }
+}
+
+#[cfg(feature = "ssr")]
+mod describe {
+    //! The server side: the description of one exchange.
+
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use cookie::Cookie;
+    use http::header::{AUTHORIZATION, COOKIE, ORIGIN, SET_COOKIE};
+    use http::{HeaderMap, HeaderValue};
+
+    use super::{shorten_authorization, SetCookieNote, WireNote};
+
+    /// Describes an exchange from the request's and the answer's headers: cookie names, never
+    /// values. `None` if the description is not a valid header value (a non-ASCII `Origin`).
+    pub fn describe(request: &HeaderMap, answer: &HeaderMap) -> Option<HeaderValue> {
+        let cookies = request
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(Cookie::split_parse)
+            .filter_map(Result::ok)
+            .map(|c| c.name().to_owned())
+            .collect();
+        let note = WireNote {
+            cookies,
+            authorization: request
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(shorten_authorization),
+            origin: request.get(ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            set_cookies: answer
+                .get_all(SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .filter_map(|line| Cookie::parse(line).ok())
+                .map(|c| note_of(&c))
+                .collect(),
+        };
+        HeaderValue::from_str(&serde_json::to_string(&note).ok()?).ok()
+    }
+
+    fn note_of(c: &Cookie<'_>) -> SetCookieNote {
+        let max_age = c.max_age().map(|d| d.whole_seconds());
+        // The server's own tokens: read, unverified, for their kind and generation only.
+        let claims = c
+            .value()
+            .split('.')
+            .nth(1)
+            .and_then(|part| URL_SAFE_NO_PAD.decode(part).ok())
+            .and_then(|bytes| {
+                serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes).ok()
+            });
+        let generation = claims.as_ref().and_then(|c| c.get("generation")?.as_i64());
+        let token = claims.as_ref().map(|_| {
+            if generation.is_some() { "booking confirmation" } else { "key card" }.to_owned()
+        });
+        SetCookieNote {
+            name: c.name().to_owned(),
+            http_only: c.http_only().unwrap_or(false),
+            secure: c.secure().unwrap_or(false),
+            same_site: c.same_site().map(|s| s.to_string()),
+            path: c.path().map(str::to_owned),
+            max_age,
+            cleared: c.value().is_empty() || max_age == Some(0),
+            token,
+            generation,
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub use describe::describe;
+
+#[cfg(feature = "hydrate")]
+pub(crate) mod watch {
+    //! The browser side: `window.fetch` wrapped so that every exchange lands on the wire.
+
+    use leptos::prelude::*;
+    use wasm_bindgen::prelude::*;
+    use wasm_bindgen::JsCast;
+
+    use super::{shorten_authorization, Exchange, WireNote, SHOWN_ANSWER_HEADERS, WIRE_HEADER};
+
+    /// Wraps `window.fetch` once per page. The wrapper records and passes every call through
+    /// unchanged: same arguments, same promise.
+    pub fn start(wire: RwSignal<Vec<Exchange>>) {
+        let Some(window) = web_sys::window() else { return };
+        let Ok(original) = js_sys::Reflect::get(&window, &"fetch".into()) else { return };
+        let Ok(original) = original.dyn_into::<js_sys::Function>() else { return };
+        let original = original.bind0(&window);
+        let wrapper = Closure::<dyn FnMut(JsValue, JsValue) -> JsValue>::new(
+            move |input: JsValue, init: JsValue| {
+                let started = js_sys::Date::now();
+                let (method, url, sent) = request_of(&input, &init);
+                let n = wire.with_untracked(Vec::len) + 1;
+                wire.update(|w| {
+                    w.push(Exchange {
+                        n,
+                        at: (started / 1000.0) as i64,
+                        method,
+                        path: path_of(&url),
+                        sent,
+                        ..Exchange::default()
+                    })
+                });
+                let answer = match original.call2(&JsValue::NULL, &input, &init) {
+                    Ok(answer) => answer,
+                    Err(e) => {
+                        settle(wire, n, |x| x.failed = Some(describe_error(&e)));
+                        return js_sys::Promise::reject(&e).into();
+                    }
+                };
+                let watched: js_sys::Promise = answer.clone().unchecked_into();
+                leptos::task::spawn_local(async move {
+                    match wasm_bindgen_futures::JsFuture::from(watched).await {
+                        Ok(res) => {
+                            let res: web_sys::Response = res.unchecked_into();
+                            let millis = (js_sys::Date::now() - started).max(0.0) as u32;
+                            let headers = res.headers();
+                            let got = SHOWN_ANSWER_HEADERS
+                                .iter()
+                                .filter_map(|name| {
+                                    headers.get(name).ok().flatten().map(|v| (name.to_string(), v))
+                                })
+                                .collect();
+                            let note = headers
+                                .get(WIRE_HEADER)
+                                .ok()
+                                .flatten()
+                                .and_then(|v| serde_json::from_str::<WireNote>(&v).ok());
+                            settle(wire, n, |x| {
+                                x.status = Some(res.status());
+                                x.millis = Some(millis);
+                                x.got = got;
+                                x.note = note;
+                            });
+                        }
+                        Err(e) => settle(wire, n, |x| x.failed = Some(describe_error(&e))),
+                    }
+                });
+                answer
+            },
+        );
+        if js_sys::Reflect::set(&window, &"fetch".into(), wrapper.as_ref()).is_ok() {
+            // Lives as long as the page.
+            wrapper.forget();
+        }
+    }
+
+    fn settle(wire: RwSignal<Vec<Exchange>>, n: usize, f: impl FnOnce(&mut Exchange)) {
+        wire.update(|w| {
+            if let Some(x) = w.iter_mut().find(|x| x.n == n) {
+                f(x);
+            }
+        });
+    }
+
+    fn describe_error(e: &JsValue) -> String {
+        e.dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .unwrap_or_else(|| "no answer".to_owned())
+    }
+
+    /// Method, URL and the headers the page set, from `fetch(input, init)`.
+    fn request_of(input: &JsValue, init: &JsValue) -> (String, String, Vec<(String, String)>) {
+        let mut method = "GET".to_owned();
+        let mut url = input.as_string().unwrap_or_default();
+        let mut headers = None;
+        if let Some(request) = input.dyn_ref::<web_sys::Request>() {
+            method = request.method();
+            url = request.url();
+            headers = Some(request.headers());
+        }
+        if init.is_object() {
+            if let Some(m) =
+                js_sys::Reflect::get(init, &"method".into()).ok().and_then(|m| m.as_string())
+            {
+                method = m.to_uppercase();
+            }
+            if let Ok(h) = js_sys::Reflect::get(init, &"headers".into()) {
+                if let Some(h) = h.dyn_ref::<web_sys::Headers>() {
+                    headers = Some(h.clone());
+                } else if h.is_object() {
+                    headers =
+                        web_sys::Headers::new_with_record_from_str_to_str(h.unchecked_ref()).ok();
+                }
+            }
+        }
+        let sent = headers
+            .map(|h| {
+                ["content-type", "accept", "authorization"]
+                    .iter()
+                    .filter_map(|name| {
+                        let value = h.get(name).ok().flatten()?;
+                        let value = if *name == "authorization" {
+                            shorten_authorization(&value)
+                        } else {
+                            value
+                        };
+                        Some((name.to_string(), value))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        (method, url, sent)
+    }
+
+    /// The path and query of `url`, which may be relative.
+    fn path_of(url: &str) -> String {
+        let base = web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
+        match url::Url::parse(&base).and_then(|b| b.join(url)) {
+            Ok(u) => match u.query() {
+                Some(q) => format!("{}?{q}", u.path()),
+                None => u.path().to_owned(),
+            },
+            Err(_) => url.to_owned(),
+        }
+    }
+}
