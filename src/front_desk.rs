@@ -231,6 +231,16 @@ pub enum LabDoor {
     FrontDesk,
 }
 
+/// Where the forge lab's token came from.
+#[cfg(feature = "demo")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabSource {
+    /// Typed or pasted by the learner.
+    Shown,
+    /// The booking confirmation cookie the browser sent with the request: the caller's own.
+    ConfirmationCookie,
+}
+
 /// What the forge lab found.
 #[cfg(feature = "demo")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -916,12 +926,23 @@ impl FrontDesk {
         lifetime_secs: i64,
     ) -> Result<(String, KeyCardClaims), AuthError> {
         self.demo_allowed()?;
+        Ok(self.demo_card(guest, lifetime_secs, self.now()))
+    }
+
+    /// A key card for `guest`'s booking cut at `now`, lasting `lifetime_secs`.
+    #[cfg(feature = "demo")]
+    fn demo_card(
+        &self,
+        guest: &CheckedInGuest,
+        lifetime_secs: i64,
+        now: Timestamp,
+    ) -> (String, KeyCardClaims) {
         let claims = guest.claims();
         let keys = self.inner.keys.current();
         let (sub, name, sid) = (&claims.sub, &claims.preferred_username, &claims.sid);
         let extra = claims.extra.clone();
         let holder = Holder { user_id: sub, username: name, session_id: sid, extra };
-        Ok(self.cut_key_card(&keys, holder, lifetime_secs, self.now()))
+        self.cut_key_card(&keys, holder, lifetime_secs, now)
     }
 
     /// Demo: the article's step 4, live. Brings the booking's idle and absolute limits forward to
@@ -959,12 +980,14 @@ impl FrontDesk {
         if !moved {
             return Err(AuthError::SessionRevoked);
         }
-        self.demo_short_key_card(guest, in_secs).await
+        // Cut at the same instant, so that card and booking lapse together.
+        Ok(self.demo_card(guest, in_secs, now))
     }
 
     /// Demo: the forge lab. Runs `token` through `door`'s own checks and says which rule refused
-    /// it. It opens nothing and changes nothing: a genuine booking confirmation is compared with
-    /// the booking's current one, never exchanged. Only the caller's own booking's tokens, and
+    /// it. It opens nothing and changes nothing: the browser's own booking confirmation
+    /// ([`LabSource::ConfirmationCookie`]) is compared with the booking's current one, never
+    /// exchanged. Only the caller's own booking's tokens, and
     /// forgeries of them, are explained ([`AuthError::NotYourBooking`] otherwise), at most
     /// [`LAB_PER_BOOKING_PER_MINUTE`](crate::throttle::LAB_PER_BOOKING_PER_MINUTE) a minute.
     #[cfg(feature = "demo")]
@@ -973,6 +996,7 @@ impl FrontDesk {
         guest: &CheckedInGuest,
         token: &str,
         door: LabDoor,
+        source: LabSource,
     ) -> Result<LabFinding, AuthError> {
         self.demo_allowed()?;
         let mine = guest.booking_id();
@@ -1011,8 +1035,23 @@ impl FrontDesk {
                 if claims.sid != mine {
                     return Err(AuthError::NotYourBooking);
                 }
-                let current = guest.record().current_hash == confirmation::hash_id(&claims.jti);
-                let verdict = if current { LabVerdict::Opens } else { LabVerdict::Replayed };
+                // Only the browser's own confirmation is compared with the booking's current one:
+                // for a pasted one that could only have come from elsewhere, "still current or
+                // not" is what a thief would like to learn without tripping the alarm.
+                if source != LabSource::ConfirmationCookie {
+                    return Ok(LabVerdict::Opens.into());
+                }
+                let r = guest.record();
+                let presented = confirmation::hash_id(&claims.jti);
+                let grace = policy.lifetimes.grace.as_secs() as i64;
+                let in_grace = r.rotated_at.is_some_and(|at| self.now() < at + grace);
+                // As the front desk decides (`decide`): the current one, or its predecessor
+                // within the grace window, is answered; anything older cancels the booking.
+                let answered = r.current_hash == presented
+                    || claims.generation == r.generation - 1
+                        && r.previous_hash.as_deref() == Some(presented.as_str())
+                        && in_grace;
+                let verdict = if answered { LabVerdict::Opens } else { LabVerdict::Replayed };
                 Ok(verdict.into())
             }
         }

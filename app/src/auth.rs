@@ -265,9 +265,11 @@ impl Auth {
         self.version.update(|v| *v += 1);
     }
 
-    /// The booking is over: cancelled or revoked, or (`session_expired`) lapsed by time.
+    /// The booking is over: cancelled or revoked, or (`session_expired`, `confirmation_expired`)
+    /// lapsed by time.
     pub fn ended(&self, e: &ApiError, announce: bool) {
-        if e.error == ErrorCode::SessionExpired {
+        // By time, not by anyone's hand: the booking or its last confirmation outlived its limit.
+        if matches!(e.error, ErrorCode::SessionExpired | ErrorCode::ConfirmationExpired) {
             self.stay.set(Some(None));
             self.overridden.set(Some(Override::Lapsed));
             self.note("alarm", format!("{}: both tokens are void; check in again", e.message));

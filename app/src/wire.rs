@@ -95,6 +95,9 @@ pub struct Exchange {
     pub failed: Option<String>,
 }
 
+/// How many exchanges the page keeps (the oldest go first).
+pub const MAX_EXCHANGES: usize = 200;
+
 /// Answer headers worth showing.
 pub const SHOWN_ANSWER_HEADERS: [&str; 4] =
     ["content-type", "cache-control", "www-authenticate", "retry-after"];
@@ -191,7 +194,9 @@ pub(crate) mod watch {
     use wasm_bindgen::prelude::*;
     use wasm_bindgen::JsCast;
 
-    use super::{shorten_authorization, Exchange, WireNote, SHOWN_ANSWER_HEADERS, WIRE_HEADER};
+    use super::{
+        shorten_authorization, Exchange, WireNote, MAX_EXCHANGES, SHOWN_ANSWER_HEADERS, WIRE_HEADER,
+    };
 
     /// Wraps `window.fetch` once per page. The wrapper records and passes every call through
     /// unchanged: same arguments, same promise.
@@ -204,8 +209,12 @@ pub(crate) mod watch {
             move |input: JsValue, init: JsValue| {
                 let started = js_sys::Date::now();
                 let (method, url, sent) = request_of(&input, &init);
-                let n = wire.with_untracked(Vec::len) + 1;
+                let n = wire.with_untracked(|w| w.last().map_or(0, |x| x.n)) + 1;
                 wire.update(|w| {
+                    // The page may stay open for hours: the wire keeps the latest exchanges.
+                    if w.len() >= MAX_EXCHANGES {
+                        w.remove(0);
+                    }
                     w.push(Exchange {
                         n,
                         at: (started / 1000.0) as i64,

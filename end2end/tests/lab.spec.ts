@@ -54,7 +54,8 @@ test("the wire shows every exchange, and the front desk's Set-Cookie with Path=/
 
   // No HttpOnly cookie's value is in the wire panel, and the booking confirmation (which no
   // answer body carries) is nowhere on the page.
-  const [wireText, html] = [await wire.innerText(), await page.content()];
+  // textContent: the closed exchanges too.
+  const [wireText, html] = [(await wire.textContent()) ?? "", await page.content()];
   const secrets = await httpOnlyValues(context);
   expect(secrets.length).toBe(2);
   for (const value of secrets) expect(wireText).not.toContain(value);

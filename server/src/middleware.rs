@@ -39,14 +39,16 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         HeaderValue::from_str(&value).expect("digits are a valid header value")
     });
     let timeout = state.config.limits.request_timeout;
-    let router = router.layer(from_fn_with_state(state.clone(), client_info));
-    // The learner's wire panel (demo only): sees the cookies the handlers set.
+    let router = router
+        .layer(from_fn_with_state(state.clone(), client_info))
+        .layer(from_fn_with_state(state.clone(), crate::routes::typed_errors))
+        .layer(from_fn_with_state(state.clone(), same_origin_only))
+        .layer(from_fn(limit_body));
+    // The learner's wire panel (demo only): outside the error layers, so that refusals (401, 403,
+    // 413, 429) are described as they leave, cookies cleared with them included.
     #[cfg(feature = "demo")]
     let router = router.layer(from_fn_with_state(state.clone(), describe_wire));
     router
-        .layer(from_fn_with_state(state.clone(), crate::routes::typed_errors))
-        .layer(from_fn_with_state(state.clone(), same_origin_only))
-        .layer(from_fn(limit_body))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(header(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
         .layer(header(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
@@ -74,16 +76,14 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         }))
 }
 
-/// Gives every page its Content-Security-Policy. Each GET gets a fresh nonce in its extensions,
+/// Gives every page its Content-Security-Policy. Each request gets a fresh nonce in its extensions,
 /// which the server's Leptos context hands to the page's scripts ([`page_nonce`]); an HTML answer
 /// then gets the policy naming that nonce. Setting the header here, rather than from inside the
 /// render through Leptos' `ResponseOptions`, leaves no page without its policy: about one page in
 /// a hundred used to lose it under the end-to-end suite (cause inside leptos_axum not found),
 /// and the fallback `default-src 'none'` then blocked its scripts and styles.
 async fn page_policy(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    if !matches!(*req.method(), Method::GET | Method::HEAD) {
-        return next.run(req).await;
-    }
+    // Whatever the method: the fallback renders a page for a POST to a page's path too.
     let nonce = leptos::nonce::Nonce::new();
     req.extensions_mut().insert(nonce.clone());
     let mut res = next.run(req).await;

@@ -142,14 +142,20 @@ async fn each_forgery_is_refused_with_the_rule_that_refused_it() {
     // The lab changed nothing: the key card still opens the door, the confirmation still rotates.
     assert_eq!(app.amenity("gym", card).await.status(), StatusCode::OK);
     let b = stay(app.refresh(&a.confirmation).await).await;
-    // Now the first confirmation is an old one: the lab says so without cancelling anything.
+    // The first confirmation is now the predecessor: within the grace window the front desk
+    // would answer it, and so says the lab...
     let old = Stay {
         key_card: b.key_card.clone(),
         confirmation: a.confirmation.clone(),
         body: b.body.clone(),
     };
+    assert_eq!(rule(app.lab(&old, "front_desk", "", "confirmation").await).await.0, "genuine");
+    // ...after it, showing it would cancel the booking: the lab says so without cancelling it.
     app.clock.advance(11);
     assert_eq!(rule(app.lab(&old, "front_desk", "", "confirmation").await).await.0, "replayed");
+    // A confirmation pasted rather than sent by the browser is checked but never compared: a
+    // thief holding a copy learns nothing about whether it is still current.
+    assert_eq!(rule(app.lab(&b, "front_desk", &a.confirmation, "token").await).await.0, "genuine");
     assert_eq!(rule(app.lab(&b, "front_desk", "", "confirmation").await).await.0, "genuine");
     assert_eq!(app.refresh(&b.confirmation).await.status(), StatusCode::OK, "not cancelled");
     assert!(!app.event_kinds().await.contains(&"reuse_detected".to_owned()));
@@ -177,6 +183,12 @@ async fn only_the_callers_own_booking_is_explained() {
     }
     let (status, code) = error(app.lab(&a, "front_desk", &b.confirmation, "token").await).await;
     assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "not_your_booking"));
+    // Asked to present a confirmation the browser did not send: a bad request, not a booking
+    // that ended (which `confirmation_missing` would tell the page).
+    let auth = format!("Bearer {}", a.key_card);
+    let form = [("door", "amenity"), ("present", "confirmation")];
+    let res = app.post("/api/auth/lab", &form, &[("authorization", &auth)]).await;
+    assert_eq!(error(res).await, (StatusCode::BAD_REQUEST, "bad_request".to_owned()));
     // Without a key card of one's own, nothing is explained at all.
     let res = app.post("/api/auth/lab", &[("door", "amenity"), ("token", &a.key_card)], &[]).await;
     assert_eq!(error(res).await, (StatusCode::UNAUTHORIZED, "key_card_missing".to_owned()));
@@ -233,10 +245,14 @@ async fn a_lapsed_booking_turns_the_next_front_desk_visit_away() {
     let b = stay(app.refresh(&a.confirmation).await).await;
     // ...but the limit does not move back, and after it the booking is over.
     app.clock.advance(6);
-    assert_eq!(
-        error(app.refresh(&b.confirmation).await).await,
-        (StatusCode::UNAUTHORIZED, "session_expired".to_owned())
-    );
+    let refused = app.refresh(&b.confirmation).await;
+    // The refusal is described on the wire too, with the cookies it clears.
+    let note: Value =
+        serde_json::from_str(refused.headers()["keycard-wire"].to_str().unwrap()).unwrap();
+    let set = note["set_cookies"].as_array().unwrap();
+    assert_eq!(set.len(), 2);
+    assert!(set.iter().all(|c| c["cleared"] == true), "{note}");
+    assert_eq!(error(refused).await, (StatusCode::UNAUTHORIZED, "session_expired".to_owned()));
     assert_eq!(error(app.bearer("/api/me", &b.key_card, &[]).await).await.1, "session_expired");
     assert_eq!(app.event_kinds().await, ["checked_in", "limits_moved", "refreshed", "expired"]);
     // A booking that is over cannot be made to lapse.

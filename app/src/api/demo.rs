@@ -119,7 +119,7 @@ pub async fn lab_try(
     token: Option<String>,
     present: Option<String>,
 ) -> Result<LabAnswer, ApiError> {
-    use keycard::front_desk::{LabDoor, LabVerdict};
+    use keycard::front_desk::{LabDoor, LabSource, LabVerdict};
     let door = match door.as_str() {
         "amenity" => LabDoor::Amenity,
         "front_desk" => LabDoor::FrontDesk,
@@ -131,14 +131,18 @@ pub async fn lab_try(
         }
     };
     let CheckedIn { guest, .. } = CheckedIn::from_server_fn().await?;
-    let token = match present.as_deref().unwrap_or("token") {
-        "token" => token.unwrap_or_default(),
-        "confirmation" => ssr::confirmation().ok_or_else(|| {
-            ApiError::new(
-                super::ErrorCode::ConfirmationMissing,
-                "no booking confirmation was presented",
-            )
-        })?,
+    let (token, source) = match present.as_deref().unwrap_or("token") {
+        "token" => (token.unwrap_or_default(), LabSource::Shown),
+        "confirmation" => (
+            ssr::confirmation().ok_or_else(|| {
+                // Not `confirmation_missing`: that code ends a booking, and nothing ended here.
+                ApiError::new(
+                    super::ErrorCode::BadRequest,
+                    "this browser sent no booking confirmation",
+                )
+            })?,
+            LabSource::ConfirmationCookie,
+        ),
         _ => {
             return Err(ApiError::new(
                 super::ErrorCode::BadRequest,
@@ -146,7 +150,7 @@ pub async fn lab_try(
             ))
         }
     };
-    let found = ssr::front_desk()?.lab_try(&guest, &token, door).await?;
+    let found = ssr::front_desk()?.lab_try(&guest, &token, door, source).await?;
     let reason = match found.verdict {
         LabVerdict::Refused(e) => e.to_string(),
         LabVerdict::Replayed => "a genuine confirmation of this booking, but an old one".to_owned(),

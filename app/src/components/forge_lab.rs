@@ -103,6 +103,8 @@ pub fn ForgeLab() -> impl IntoView {
             Present::Confirmation => "confirmation",
         };
         tried.set(what);
+        // The previous answer goes, so that an answer on the page is always this try's.
+        answer.set(None);
         busy.set(true);
         spawn_local(async move {
             let result = auth

@@ -162,14 +162,15 @@ fn DemoControls() -> impl IntoView {
         spawn_local(async move {
             match auth.protected("Booking lapses", demo_lapse).await {
                 Ok(me) => {
-                    let at = me.expires_at;
                     auth.reloaded(me);
                     auth.note("info", format!("the booking's idle and absolute limits now end in {LAPSE_SECS} s, with the key card"));
                     said.set(Some(format!(
                         "Your booking now lapses in {LAPSE_SECS} s, and your key card expires with it. Then the page goes to the front desk, as it would on its next call, and is turned away: step 4."
                     )));
-                    // The next trip to the front desk, just after both tokens lapsed.
-                    let wait = (at - crate::auth::now_secs() + 1).max(1) as u64;
+                    // The next trip to the front desk, just after both tokens lapsed: counted
+                    // from now rather than from the server's timestamps, which a browser whose
+                    // clock runs ahead would reach too early.
+                    let wait = LAPSE_SECS as u64 + 1;
                     set_timeout(
                         move || {
                             if auth.stay().is_some() {
