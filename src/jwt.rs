@@ -135,6 +135,10 @@ pub fn verify<C: DeserializeOwned + TimeClaims>(
                 ErrorKind::InvalidAudience => TokenError::WrongAudience,
                 ErrorKind::InvalidAlgorithm => TokenError::WrongAlgorithm,
                 ErrorKind::InvalidSignature => TokenError::BadSignature,
+                // A part that is not base64url, or not JSON, is not a well-formed JWT.
+                ErrorKind::Base64(_) | ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
+                    TokenError::Malformed
+                }
                 _ => TokenError::Invalid,
             }
         })?
