@@ -2,6 +2,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use leptos::prelude::*;
 
+use super::timeline::clock_time;
 use super::{duration_text, Countdown};
 use crate::auth::use_auth;
 
@@ -54,7 +55,7 @@ fn local_time(at: i64) -> String {
         )
     }
     #[cfg(not(feature = "hydrate"))]
-    local_time_utc(at)
+    clock_time(at)
 }
 
 /// "in 1 min 40 s", "2 min ago", "now".
@@ -99,7 +100,7 @@ fn claim_rows(
                         <code>{value.to_string()}</code>
                         {time.map(|at| view! {
                             <span class="when">
-                                {move || if mounted.get() { local_time(at) } else { local_time_utc(at) }}
+                                {move || if mounted.get() { local_time(at) } else { clock_time(at) }}
                                 " · "
                                 <span class="ago">{move || relative(at, auth.now.get())}</span>
                             </span>
@@ -109,12 +110,6 @@ fn claim_rows(
             }
         })
         .collect_view()
-}
-
-/// [`local_time`] as the server renders it.
-fn local_time_utc(at: i64) -> String {
-    let s = at.rem_euclid(86_400);
-    format!("{:02}:{:02}:{:02} UTC", s / 3600, s % 3600 / 60, s % 60)
 }
 
 /// The key card taken apart: header, payload and signature, each claim explained, and a

@@ -60,24 +60,31 @@ fn ExchangeRow(x: Exchange) -> impl IntoView {
                 <div class="wire-detail">
                     <h3>"Request"</h3>
                     <dl class="facts">
-                        {x.sent.iter().map(|(name, value)| view! {
-                            <dt><code>{name.clone()}</code></dt>
-                            <dd><code>{value.clone()}</code></dd>
-                        }).collect_view()}
+                        {header_rows(&x.sent)}
                         {note.clone().map(|n| sent_by_browser(&n, &path))}
                     </dl>
                     <h3>"Answer"</h3>
                     <dl class="facts">
-                        {x.got.iter().map(|(name, value)| view! {
-                            <dt><code>{name.clone()}</code></dt>
-                            <dd><code>{value.clone()}</code></dd>
-                        }).collect_view()}
+                        {header_rows(&x.got)}
                     </dl>
                     {note.map(|n| set_cookies(n.set_cookies))}
                 </div>
             </details>
         </li>
     }
+}
+
+/// Header lines as `name` / `value` pairs of a definition list.
+fn header_rows(headers: &[(String, String)]) -> impl IntoView {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            view! {
+                <dt><code>{name.clone()}</code></dt>
+                <dd><code>{value.clone()}</code></dd>
+            }
+        })
+        .collect_view()
 }
 
 /// What the browser added, as the server saw it, and why the booking confirmation came along or
