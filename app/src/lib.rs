@@ -19,7 +19,7 @@ pub mod wire;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, Link, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{SsrMode, StaticSegment};
 
@@ -35,6 +35,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
                 <AutoReload options=options.clone() />
+                // Hashed names (cargo-leptos `hash-files`): see keycard_server::assets.
+                <HashedStylesheet options=options.clone() id="leptos" />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -74,7 +76,6 @@ pub fn App() -> impl IntoView {
     provide_auth();
     mark_hydrated();
     view! {
-        <Stylesheet id="leptos" href="/pkg/keycard.css" />
         <Link rel="icon" href="/favicon.svg" type_="image/svg+xml" />
         <Title text="Keycard: JWT access and refresh tokens, explained" />
         <Router>

@@ -329,11 +329,8 @@ pub(crate) mod watch {
     /// The path and query of `url`, which may be relative.
     fn path_of(url: &str) -> String {
         let base = web_sys::window().and_then(|w| w.location().href().ok()).unwrap_or_default();
-        match url::Url::parse(&base).and_then(|b| b.join(url)) {
-            Ok(u) => match u.query() {
-                Some(q) => format!("{}?{q}", u.path()),
-                None => u.path().to_owned(),
-            },
+        match web_sys::Url::new_with_base(url, &base) {
+            Ok(u) => format!("{}{}", u.pathname(), u.search()),
             Err(_) => url.to_owned(),
         }
     }

@@ -8,6 +8,7 @@
 //! configured timeouts and connection cap; `main` and the integration tests both call them, so
 //! tests exercise exactly what runs in production.
 
+pub mod assets;
 #[doc(hidden)]
 pub mod doc_support;
 mod middleware;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub options: LeptosOptions,
     pub desk: FrontDesk,
     pub config: Arc<Config>,
+    /// The browser bundle's file names (hashed in a cargo-leptos build with `hash-files`).
+    pub bundle: Arc<assets::Bundle>,
 }
 
 /// What the guards (`keycard_app::guard`) take their front desk from.
@@ -63,18 +66,38 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 /// Leptos settings derived from the configuration. `LEPTOS_SITE_ROOT` (set by cargo-leptos) says
-/// where the compiled assets are; the default suits a run from the repository root.
+/// where the compiled assets are; the default suits a run from the repository root. The bundle's
+/// names carry hashes when cargo-leptos left its `hash.txt` beside this executable (see
+/// [`assets`]): copy that file along with the executable and `site/` when deploying.
 pub fn leptos_options(config: &Config) -> LeptosOptions {
     let site_root = std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into());
     let reload_port =
         std::env::var("LEPTOS_RELOAD_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3001);
+    let hash_file = std::env::var("LEPTOS_HASH_FILE_NAME").unwrap_or_else(|_| "hash.txt".into());
+    let hashed = assets::Bundle::hash_file_path(&hash_file).is_some_and(|path| path.exists());
     LeptosOptions::builder()
         .output_name("keycard")
         .site_root(site_root)
         .site_pkg_dir("pkg")
         .site_addr(config.addr)
         .reload_port(reload_port)
+        .hash_file(hash_file.into())
+        .hash_files(hashed)
         .build()
+}
+
+/// The bundle's names as `options` (from [`leptos_options`]) serve them.
+///
+/// # Panics
+/// When the hash file exists but cannot be read: the pages could not link their scripts.
+fn bundle(options: &LeptosOptions) -> assets::Bundle {
+    let (pkg, name) = (&*options.site_pkg_dir, &*options.output_name);
+    if !options.hash_files {
+        return assets::Bundle::unhashed(pkg, name);
+    }
+    let path = assets::Bundle::hash_file_path(&options.hash_file);
+    assets::Bundle::load(path.as_deref(), pkg, name)
+        .unwrap_or_else(|e| panic!("cannot read the bundle's hash file {path:?}: {e}"))
 }
 
 /// Opens the front desk described by `config` and builds the application around it.
@@ -100,13 +123,18 @@ pub fn router(config: Config, desk: FrontDesk, options: LeptosOptions) -> Router
 }
 
 /// [`router`], with `routes` of your own merged in before the middleware.
+///
+/// # Panics
+/// When cargo-leptos' hash file beside the executable exists but cannot be read (see [`assets`]).
 pub fn router_with(
     config: Config,
     desk: FrontDesk,
     options: LeptosOptions,
     routes: Router<AppState>,
 ) -> Router {
-    let state = AppState { options: options.clone(), desk: desk.clone(), config: Arc::new(config) };
+    let bundle = Arc::new(bundle(&options));
+    let state =
+        AppState { options: options.clone(), desk: desk.clone(), config: Arc::new(config), bundle };
     let pages_listed = generate_route_list(App);
     let context = {
         let desk = desk.clone();
@@ -125,7 +153,20 @@ pub fn router_with(
             let options = options.clone();
             move || shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell));
+        // The bundle, by a file server of its own: leptos_axum's fallback below passes only
+        // `Accept-Encoding` on, so a browser revalidating a file (`If-Modified-Since`) would
+        // get it all again, and a `HEAD` or `Range` request the whole body.
+        .nest_service(
+            &format!("/{}", options.site_pkg_dir),
+            tower_http::services::ServeDir::new(format!(
+                "{}/{}",
+                options.site_root, options.site_pkg_dir
+            ))
+            .precompressed_br()
+            .precompressed_gzip(),
+        )
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::cache_policy));
     let app = Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/api/openapi.json", get(routes::openapi))

@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -20,6 +21,7 @@ use keycard_app::api::{ApiError, ErrorCode};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::assets::{self, Bundle};
 use crate::{AppState, MAX_BODY_BYTES};
 
 /// Browser features the app never uses, switched off for the page and anything it embeds.
@@ -69,7 +71,7 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         ))
-        .layer(from_fn_with_state(timeout, contain))
+        .layer(from_fn_with_state((timeout, state.bundle.clone()), contain))
         // The span names the route but never the query string, which may carry anything.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
@@ -87,11 +89,7 @@ async fn page_policy(State(state): State<AppState>, mut req: Request, next: Next
     let nonce = leptos::nonce::Nonce::new();
     req.extensions_mut().insert(nonce.clone());
     let mut res = next.run(req).await;
-    let html = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
+    let html = answers_html(&res);
     if html {
         let policy = keycard_app::content_security_policy(&nonce, &state.options);
         if let Ok(value) = HeaderValue::from_str(&policy) {
@@ -101,11 +99,54 @@ async fn page_policy(State(state): State<AppState>, mut req: Request, next: Next
     res
 }
 
+/// How long caches may keep what the pages router answers (pages and the bundle's files; see
+/// [`crate::assets`]). An answer that already says (a guard's `no-store`) keeps its own, and the
+/// server functions under `/api` get theirs from `typed_errors`.
+pub(crate) async fn cache_policy(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path().to_owned();
+    let mut res = next.run(req).await;
+    if path.starts_with("/api/") || res.headers().contains_key(header::CACHE_CONTROL) {
+        return res;
+    }
+    let html = answers_html(&res);
+    let file = matches!(
+        res.status(),
+        StatusCode::OK | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED
+    );
+    let policy = if html {
+        Some(assets::PAGE)
+    } else if file {
+        Some(state.bundle.cache_control(&path))
+    } else {
+        None
+    };
+    if let Some(policy) = policy {
+        res.headers_mut().insert(header::CACHE_CONTROL, policy);
+    }
+    // A file may come as its brotli or gzip copy: a shared cache must keep those apart.
+    if file && !html && !res.headers().contains_key(header::VARY) {
+        res.headers_mut().insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    res
+}
+
 /// The nonce [`page_policy`] chose for this request, for the page's context (the server's Leptos
 /// context function provides it, replacing the one leptos_axum made up).
 pub fn page_nonce() -> Option<leptos::nonce::Nonce> {
     use leptos::prelude::use_context;
     use_context::<axum::http::request::Parts>()?.extensions.get::<leptos::nonce::Nonce>().cloned()
+}
+
+/// Whether `res` is a page.
+fn answers_html(res: &Response) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
 }
 
 /// Whether the client is a browser asking for a page (rather than an API client or `fetch`).
@@ -121,7 +162,11 @@ pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
 /// `limit` (a stuck database, a body trickled in byte by byte) a 503. Browsers get a page, API
 /// clients the usual JSON error. The panic itself is logged once, by the panic hook
 /// (`telemetry::init`), inside this request's span: route, never query string.
-async fn contain(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+async fn contain(
+    State((limit, bundle)): State<(Duration, Arc<Bundle>)>,
+    req: Request,
+    next: Next,
+) -> Response {
     let html = wants_html(req.headers());
     let answer = AssertUnwindSafe(next.run(req)).catch_unwind();
     let (status, error) = match tokio::time::timeout(limit, answer).await {
@@ -144,12 +189,13 @@ async fn contain(State(limit): State<Duration>, req: Request, next: Next) -> Res
     let page = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Keycard: {status}</title><link rel=\"stylesheet\" href=\"/pkg/keycard.css\"></head>\
+         <title>Keycard: {status}</title><link rel=\"stylesheet\" href=\"{css}\"></head>\
          <body><main id=\"main\"><section class=\"card notice bad\" role=\"alert\">\
          <h1>{}</h1><p>Nothing was changed. <a href=\"/\">Back to the lobby</a></p>\
          </section></main></body></html>",
         error.message,
         status = status.as_u16(),
+        css = bundle.stylesheet(),
     );
     let mut res = (status, Html(page)).into_response();
     let headers = res.headers_mut();
