@@ -75,7 +75,8 @@ pub fn request_origin(public: &url::Url, headers: &http::HeaderMap) -> Origin {
         .get(http::header::HOST)
         .and_then(|host| host.to_str().ok())
         .and_then(|host| url::Url::parse(&format!("{}://{host}", public.scheme())).ok())
-        .filter(|url| url.path() == "/" && url.query().is_none() && url.username().is_empty())
+        .filter(|url| url.path() == "/" && url.query().is_none())
+        .filter(|url| url.username().is_empty() && url.password().is_none())
         .map(|url| Origin::of(&url))
         .unwrap_or_else(|| Origin::of(public))
 }

@@ -7,8 +7,8 @@
 //! `HashedStylesheet` read them too. A hashed name never changes content, so a browser may keep it
 //! for a year without asking again (`immutable`); a new build has new names, which the pages
 //! (never cached without asking, `no-cache`) point to. Release builds with `--precompress` also
-//! leave `.br` and `.gz` copies beside each file, which `ServeDir` (leptos_axum's file handler)
-//! sends to a browser that accepts them.
+//! leave `.br` and `.gz` copies beside each file, which the server's file server for the package
+//! folder (tower-http's `ServeDir`) sends to a browser that accepts them.
 
 use std::path::{Path, PathBuf};
 
@@ -90,6 +90,12 @@ impl Bundle {
         &self.stylesheet
     }
 
+    /// The hashed paths that have no file under `site_root`.
+    pub fn missing_from(&self, site_root: &Path) -> Vec<&str> {
+        let exists = |path: &str| site_root.join(path.trim_start_matches('/')).is_file();
+        self.hashed.iter().map(String::as_str).filter(|path| !exists(path)).collect()
+    }
+
     /// How long a cache may keep a successful static answer for `path`.
     pub fn cache_control(&self, path: &str) -> HeaderValue {
         if self.hashed.iter().any(|hashed| hashed == path) {
@@ -137,6 +143,18 @@ mod tests {
         assert!(!bundle.is_hashed());
         assert_eq!(bundle.stylesheet(), "/pkg/keycard.css");
         assert_eq!(bundle.cache_control("/pkg/keycard.wasm"), REVALIDATE);
+    }
+
+    #[test]
+    fn files_a_hash_file_names_but_the_site_lacks_are_found() {
+        let site = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(site.path().join("pkg")).unwrap();
+        std::fs::write(site.path().join("pkg/keycard.tQ1YvUHnsxuM6Y.wasm"), b"\0asm").unwrap();
+        let bundle = Bundle::from_hashes(HASHES, "pkg", "keycard");
+        assert_eq!(
+            bundle.missing_from(site.path()),
+            ["/pkg/keycard.eg4i_-IXOJMbgQ.js", "/pkg/keycard.XybNZf9hAuTX2C.css"]
+        );
     }
 
     #[test]

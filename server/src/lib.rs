@@ -96,8 +96,17 @@ fn bundle(options: &LeptosOptions) -> assets::Bundle {
         return assets::Bundle::unhashed(pkg, name);
     }
     let path = assets::Bundle::hash_file_path(&options.hash_file);
-    assets::Bundle::load(path.as_deref(), pkg, name)
-        .unwrap_or_else(|e| panic!("cannot read the bundle's hash file {path:?}: {e}"))
+    let bundle = assets::Bundle::load(path.as_deref(), pkg, name)
+        .unwrap_or_else(|e| panic!("cannot read the bundle's hash file {path:?}: {e}"));
+    // A hash file from another build (debug and release each write their own, into one site
+    // folder) names files that are not there: every page would load without scripts or style.
+    for missing in bundle.missing_from(std::path::Path::new(&*options.site_root)) {
+        tracing::warn!(
+            file = %missing,
+            "the bundle's hash file names a file the site folder lacks: rebuild with cargo leptos"
+        );
+    }
+    bundle
 }
 
 /// Opens the front desk described by `config` and builds the application around it.

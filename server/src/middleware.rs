@@ -118,15 +118,15 @@ pub(crate) async fn cache_policy(
         StatusCode::OK | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED
     );
     let policy = if html {
-        Some(assets::PAGE)
+        assets::PAGE
     } else if file {
-        Some(state.bundle.cache_control(&path))
+        state.bundle.cache_control(&path)
     } else {
-        None
+        // A missing file (a 404 from the file server): during a rolling deploy a new name can
+        // reach an instance that does not have it yet, and a cache must not remember it missing.
+        HeaderValue::from_static("no-store")
     };
-    if let Some(policy) = policy {
-        res.headers_mut().insert(header::CACHE_CONTROL, policy);
-    }
+    res.headers_mut().insert(header::CACHE_CONTROL, policy);
     // A file may come as its brotli or gzip copy: a shared cache must keep those apart.
     if file && !html && !res.headers().contains_key(header::VARY) {
         res.headers_mut().insert(header::VARY, HeaderValue::from_static("accept-encoding"));
