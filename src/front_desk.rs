@@ -1041,17 +1041,15 @@ impl FrontDesk {
                 if source != LabSource::ConfirmationCookie {
                     return Ok(LabVerdict::Opens.into());
                 }
-                let r = guest.record();
-                let presented = confirmation::hash_id(&claims.jti);
-                let grace = policy.lifetimes.grace.as_secs() as i64;
-                let in_grace = r.rotated_at.is_some_and(|at| self.now() < at + grace);
-                // As the front desk decides (`decide`): the current one, or its predecessor
+                // The front desk's own rule (`decide`): the current one, or its predecessor
                 // within the grace window, is answered; anything older cancels the booking.
-                let answered = r.current_hash == presented
-                    || claims.generation == r.generation - 1
-                        && r.previous_hash.as_deref() == Some(presented.as_str())
-                        && in_grace;
-                let verdict = if answered { LabVerdict::Opens } else { LabVerdict::Replayed };
+                let presented = confirmation::hash_id(&claims.jti);
+                let shown =
+                    which_shown(guest.record(), &claims, &presented, self.now(), &policy.lifetimes);
+                let verdict = match shown {
+                    Shown::Current | Shown::PredecessorInGrace => LabVerdict::Opens,
+                    Shown::Older => LabVerdict::Replayed,
+                };
                 Ok(verdict.into())
             }
         }
@@ -1251,6 +1249,38 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Which of a booking's confirmations was shown.
+enum Shown {
+    /// The current one: it is exchanged.
+    Current,
+    /// The one it replaced, within the grace window (a second tab's race): answered again.
+    PredecessorInGrace,
+    /// Anything older, or the predecessor after the window: a copy, so the booking is cancelled.
+    Older,
+}
+
+/// Which of `r`'s confirmations a genuine one of its booking (`claims`, whose id hashes to
+/// `presented_hash`) is, at `now`.
+fn which_shown(
+    r: &SessionRecord,
+    claims: &ConfirmationClaims,
+    presented_hash: &str,
+    now: Timestamp,
+    lifetimes: &Lifetimes,
+) -> Shown {
+    let is_current = claims.generation == r.generation && presented_hash == r.current_hash;
+    let is_predecessor =
+        claims.generation == r.generation - 1 && r.previous_hash.as_deref() == Some(presented_hash);
+    let in_grace = r.rotated_at.is_some_and(|at| now < at + lifetimes.grace.as_secs() as i64);
+    if is_current {
+        Shown::Current
+    } else if is_predecessor && in_grace {
+        Shown::PredecessorInGrace
+    } else {
+        Shown::Older
+    }
+}
+
 /// The rotation rules, as a pure function of what the booking holds and what was shown.
 fn decide(
     record: Option<&SessionRecord>,
@@ -1297,11 +1327,8 @@ fn decide(
             AuthError::SessionExpired,
         );
     }
-    let is_current = claims.generation == r.generation && presented_hash == r.current_hash;
-    let is_predecessor =
-        claims.generation == r.generation - 1 && r.previous_hash.as_deref() == Some(presented_hash);
-    let in_grace = r.rotated_at.is_some_and(|at| now < at + lifetimes.grace.as_secs() as i64);
-    if is_current {
+    let shown = which_shown(r, claims, presented_hash, now, lifetimes);
+    if let Shown::Current = shown {
         let rotation =
             new_rotation(keys, &r.id, r.generation + 1, now, lifetimes, r.absolute_expires_at);
         let event = NewEvent {
@@ -1318,7 +1345,7 @@ fn decide(
             Visit::Rotated,
         );
     }
-    if is_predecessor && in_grace {
+    if let Shown::PredecessorInGrace = shown {
         let event = NewEvent {
             at: now,
             kind: EventKind::GraceReissued,

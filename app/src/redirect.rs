@@ -24,9 +24,13 @@ pub struct Origin(
 
 #[cfg(not(target_arch = "wasm32"))]
 impl Origin {
-    /// The origin of `url` (its path, query and fragment are ignored).
+    /// The origin of `url` (its credentials, path, query and fragment are ignored: a relative
+    /// target joined to it would otherwise inherit them, and be refused for its credentials).
     pub fn of(url: &url::Url) -> Self {
         let mut origin = url.clone();
+        // Both fail only for a URL without a host, which is no origin to resolve against anyway.
+        let _ = origin.set_username("");
+        let _ = origin.set_password(None);
         origin.set_path("/");
         origin.set_query(None);
         origin.set_fragment(None);
@@ -227,6 +231,13 @@ mod tests {
         assert_eq!(next_or_room(None, &site()), ROOM);
         assert_eq!(next_or_room(Some(""), &site()), ROOM);
         assert_eq!(next_or_room(Some("/"), &site()), "/");
+    }
+
+    #[test]
+    fn an_origin_is_only_scheme_host_and_port() {
+        let url = url::Url::parse("http://user:pw@127.0.0.1:3000/room?x=1#y").unwrap();
+        assert_eq!(Origin::of(&url), site());
+        assert_eq!(local_target("amenities", &Origin::of(&url)).as_deref(), Some("/amenities"));
     }
 
     #[test]
