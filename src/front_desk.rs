@@ -19,7 +19,7 @@
 //! [`crate::door`]).
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rand::RngCore;
 use serde::Serialize;
@@ -608,15 +608,11 @@ impl FrontDesk {
             .map_err(AuthError::Confirmation)?;
         let presented = confirmation::hash_id(&claims.jti);
         let now = self.now();
-        let lifetimes = &self.inner.policy.lifetimes;
-        let mut visit = None;
-        let after = self
-            .inner
-            .store
-            .transact_session(&claims.sid, &mut |record| {
-                let (change, outcome) = decide(record, &claims, &presented, now, lifetimes, &keys);
-                visit = Some(outcome);
-                change
+        let lifetimes = self.inner.policy.lifetimes.clone();
+        let (shown, signing) = (claims.clone(), Arc::clone(&keys));
+        let (after, visit) = self
+            .transact(&claims.sid, move |record| {
+                decide(record, &shown, &presented, now, &lifetimes, &signing)
             })
             .await?;
         let record = match visit.unwrap_or(Visit::Refused(AuthError::SessionNotFound)) {
@@ -832,26 +828,29 @@ impl FrontDesk {
         reason: &str,
     ) -> Result<bool, AuthError> {
         let now = self.now();
-        let mut found = false;
-        self.inner
-            .store
-            .transact_session(session_id, &mut |record| {
-                found = record.is_some_and(|r| r.guest_id == guest);
+        let (guest, reason) = (guest.to_owned(), reason.to_owned());
+        let (_, found) = self
+            .transact(session_id, move |record| {
+                let found = record.is_some_and(|r| r.guest_id == guest);
                 if !found || record.is_some_and(|r| r.revoked_at.is_some()) {
-                    return SessionChange { update: SessionUpdate::Keep, events: Vec::new() };
+                    return (
+                        SessionChange { update: SessionUpdate::Keep, events: Vec::new() },
+                        found,
+                    );
                 }
-                SessionChange {
-                    update: SessionUpdate::Revoke { at: now, reason: reason.to_owned() },
+                let change = SessionChange {
+                    update: SessionUpdate::Revoke { at: now, reason: reason.clone() },
                     events: vec![NewEvent {
                         at: now,
                         kind,
                         generation: None,
-                        detail: Some(reason.to_owned()),
+                        detail: Some(reason.clone()),
                     }],
-                }
+                };
+                (change, found)
             })
             .await?;
-        Ok(found)
+        Ok(found == Some(true))
     }
 
     /// Changes the password and ends the guest's other bookings.
@@ -958,13 +957,10 @@ impl FrontDesk {
         self.demo_allowed()?;
         let now = self.now();
         let at = now.saturating_add(in_secs);
-        let mut moved = false;
-        self.inner
-            .store
-            .transact_session(guest.booking_id(), &mut |record| match record {
+        let (_, moved) = self
+            .transact(guest.booking_id(), move |record| match record {
                 Some(r) if r.is_active(now) => {
-                    moved = true;
-                    SessionChange {
+                    let change = SessionChange {
                         update: SessionUpdate::Lapse { at },
                         events: vec![NewEvent {
                             at: now,
@@ -972,12 +968,13 @@ impl FrontDesk {
                             generation: Some(r.generation),
                             detail: Some(format!("demo: the booking now lapses in {in_secs} s")),
                         }],
-                    }
+                    };
+                    (change, true)
                 }
-                _ => SessionChange { update: SessionUpdate::Keep, events: Vec::new() },
+                _ => (SessionChange { update: SessionUpdate::Keep, events: Vec::new() }, false),
             })
             .await?;
-        if !moved {
+        if moved != Some(true) {
             return Err(AuthError::SessionRevoked);
         }
         // Cut at the same instant, so that card and booking lapse together.
@@ -1173,6 +1170,34 @@ impl FrontDesk {
             extra: holder.extra,
         };
         key_card::issue(keys, &request, now)
+    }
+
+    /// Runs `rule` on booking `id` inside the store's transaction ([`Store::transact_session`]).
+    /// Hands back the booking as the transaction left it, and what the rule concluded (`None` if
+    /// it never ran).
+    async fn transact<T: Send + 'static>(
+        &self,
+        id: &str,
+        mut rule: impl FnMut(Option<&SessionRecord>) -> (SessionChange, T) + Send + 'static,
+    ) -> Result<(Option<SessionRecord>, Option<T>), StoreError> {
+        // The store may run the rule on a task of its own, and more than once (a failed batch is
+        // retried): the last conclusion is the one its change was applied with.
+        let concluded = Arc::new(Mutex::new(None));
+        let slot = Arc::clone(&concluded);
+        let after = self
+            .inner
+            .store
+            .transact_session(
+                id,
+                Box::new(move |record| {
+                    let (change, conclusion) = rule(record);
+                    *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(conclusion);
+                    change
+                }),
+            )
+            .await?;
+        let conclusion = concluded.lock().unwrap_or_else(PoisonError::into_inner).take();
+        Ok((after, conclusion))
     }
 
     fn now(&self) -> Timestamp {

@@ -128,6 +128,8 @@ impl PublicKeys {
 pub struct KeySet {
     current_kid: String,
     current: EncodingKey,
+    /// The same key, parsed once: what [`crate::jwt::sign`] signs with.
+    signer: SigningKey,
     public: PublicKeys,
     confirmation_secret: [u8; 32],
 }
@@ -172,6 +174,11 @@ impl KeySet {
     /// The key new tokens are signed with.
     pub fn signing_key(&self) -> &EncodingKey {
         &self.current
+    }
+
+    /// The current key, parsed (its public half derived once, not at every signature).
+    pub(crate) fn signer(&self) -> &SigningKey {
+        &self.signer
     }
 
     /// The keys that verify: current first, then previous.
@@ -225,7 +232,7 @@ impl KeySet {
                 return Err(invalid(format!("key {} does not match its kid", stored.kid)));
             }
             if current.is_none() {
-                current = Some((stored.kid.clone(), EncodingKey::from_ed_der(&der)));
+                current = Some((stored.kid.clone(), EncodingKey::from_ed_der(&der), signing));
             }
             verifying.push(VerifyingKey {
                 kid: stored.kid.clone(),
@@ -233,8 +240,14 @@ impl KeySet {
                 decoding: DecodingKey::from_ed_der(&public),
             });
         }
-        let (current_kid, current) = current.ok_or_else(|| invalid("no keys".into()))?;
-        Ok(Self { current_kid, current, public: PublicKeys(verifying), confirmation_secret })
+        let (current_kid, current, signer) = current.ok_or_else(|| invalid("no keys".into()))?;
+        Ok(Self {
+            current_kid,
+            current,
+            signer,
+            public: PublicKeys(verifying),
+            confirmation_secret,
+        })
     }
 }
 

@@ -42,14 +42,32 @@ pub struct MakeItYours;
 /// Largest request body accepted, in bytes: forms here are a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// Shared state of every handler.
+/// Shared state of every handler: a handle to [`Shared`], which it derefs to.
+///
+/// A handle because axum clones the state for every request at every layer that takes it, and
+/// `LeptosOptions` alone is a dozen reference counts: cloning those took about 5 % of the
+/// server's CPU under a load of refreshes (perf).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What every handler shares (through [`AppState`]).
+pub struct Shared {
+    /// Leptos' settings (site root, bundle names).
     pub options: LeptosOptions,
+    /// The front desk.
     pub desk: FrontDesk,
+    /// The configuration it was built from.
     pub config: Arc<Config>,
     /// The browser bundle's file names (hashed in a cargo-leptos build with `hash-files`).
     pub bundle: Arc<assets::Bundle>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 /// What the guards (`keycard_app::guard`) take their front desk from.
@@ -142,8 +160,12 @@ pub fn router_with(
     routes: Router<AppState>,
 ) -> Router {
     let bundle = Arc::new(bundle(&options));
-    let state =
-        AppState { options: options.clone(), desk: desk.clone(), config: Arc::new(config), bundle };
+    let state = AppState(Arc::new(Shared {
+        options: options.clone(),
+        desk: desk.clone(),
+        config: Arc::new(config),
+        bundle,
+    }));
     let pages_listed = generate_route_list(App);
     let context = {
         let desk = desk.clone();

@@ -71,43 +71,125 @@ on_both_backends! {
             expires_at: 1100,
             idle_expires_at: 600,
         };
-        let mut seen = None;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let saw = seen.clone();
         let after = store
-            .transact_session("s1", &mut |record| {
-                seen = record.map(|r| r.generation);
+            .transact_session("s1", Box::new(move |record| {
+                *saw.lock().unwrap() = record.map(|r| r.generation);
                 SessionChange {
                     update: SessionUpdate::Rotate(rotation.clone()),
                     events: vec![NewEvent { at: 200, kind: EventKind::Refreshed, generation: Some(2), detail: None }],
                 }
-            })
+            }))
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(seen, Some(1), "decide sees the row as it stood");
+        assert_eq!(*seen.lock().unwrap(), Some(1), "decide sees the row as it stood");
         assert_eq!((after.generation, after.current_hash.as_str()), (2, "hash2"));
         assert_eq!(after.previous_hash.as_deref(), Some("hash1"));
         assert_eq!((after.rotated_at, after.last_used_at, after.idle_expires_at), (Some(200), 200, 600));
         assert_eq!(store.session("s1").await.unwrap().unwrap(), after);
 
         let revoke = SessionUpdate::Revoke { at: 300, reason: "theft".into() };
-        let change = || SessionChange { update: revoke.clone(), events: vec![] };
-        let revoked = store.transact_session("s1", &mut |_| change()).await.unwrap().unwrap();
+        let change = move |_: Option<&SessionRecord>| SessionChange { update: revoke.clone(), events: vec![] };
+        let revoked = store.transact_session("s1", Box::new(change)).await.unwrap().unwrap();
         assert_eq!((revoked.revoked_at, revoked.revoked_reason.as_deref()), (Some(300), Some("theft")));
         // A second revocation keeps the first time and reason.
         let second = SessionUpdate::Revoke { at: 400, reason: "later".into() };
         let again = store
-            .transact_session("s1", &mut |_| SessionChange { update: second.clone(), events: vec![] })
+            .transact_session("s1", Box::new(move |_| SessionChange { update: second.clone(), events: vec![] }))
             .await
             .unwrap()
             .unwrap();
         assert_eq!((again.revoked_at, again.revoked_reason.as_deref()), (Some(300), Some("theft")));
-        assert!(store.transact_session("nope", &mut |r| {
+        assert!(store.transact_session("nope", Box::new(|r| {
             assert!(r.is_none());
             SessionChange { update: SessionUpdate::Keep, events: vec![] }
-        }).await.unwrap().is_none());
+        })).await.unwrap().is_none());
         let kinds: Vec<_> = store.events("s1", 10).await.unwrap().into_iter().map(|e| e.kind).collect();
         assert_eq!(kinds, [EventKind::CheckedIn, EventKind::Refreshed]);
         assert_eq!(store.events("s1", 1).await.unwrap().len(), 1);
+    }
+
+    async fn visits_to_many_bookings_at_once_all_apply_and_one_bookings_apply_in_turn(backend: Backend) {
+        // What SQLite's group commit batches must still hold: each visit decides on its booking
+        // as the previous visit to that booking left it, and each write and event lands.
+        let app = spawn_app_on(backend, |_| {}).await;
+        let store = app.store.clone();
+        store.create_guest(&guest("g1", "ann")).await.unwrap();
+        let bookings = 40;
+        for i in 0..bookings {
+            store.create_session(&booking(&format!("s{i}"), "g1")).await.unwrap();
+        }
+        let visits: Vec<_> = (0..bookings)
+            .flat_map(|i| [i, i, i])
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let rotate_once = |r: Option<&SessionRecord>| {
+                        let next = r.expect("the booking exists").generation + 1;
+                        SessionChange {
+                            update: SessionUpdate::Rotate(Rotation {
+                                generation: next,
+                                salt: format!("salt{next}"),
+                                current_hash: format!("hash{next}"),
+                                issued_at: 200 + next,
+                                expires_at: 1100,
+                                idle_expires_at: 600,
+                            }),
+                            events: vec![NewEvent { at: 200 + next, kind: EventKind::Refreshed, generation: Some(next), detail: None }],
+                        }
+                    };
+                    let after = store.transact_session(&format!("s{i}"), Box::new(rotate_once)).await;
+                    (i, after.unwrap().unwrap().generation)
+                })
+            })
+            .collect();
+        let mut left = vec![Vec::new(); bookings];
+        for visit in visits {
+            let (i, generation) = visit.await.unwrap();
+            left[i].push(generation);
+        }
+        for (i, mut generations) in left.into_iter().enumerate() {
+            generations.sort();
+            assert_eq!(generations, [2, 3, 4], "booking s{i}: each visit read the one before it");
+            let now = store.session(&format!("s{i}")).await.unwrap().unwrap();
+            assert_eq!((now.generation, now.current_hash.as_str()), (4, "hash4"));
+            assert_eq!((now.previous_hash.as_deref(), now.rotated_at), (Some("hash3"), Some(204)));
+            let log: Vec<_> = store.events(&format!("s{i}"), 10).await.unwrap().into_iter().map(|e| (e.kind, e.generation)).collect();
+            assert_eq!(log, [(EventKind::CheckedIn, Some(1)), (EventKind::Refreshed, Some(2)), (EventKind::Refreshed, Some(3)), (EventKind::Refreshed, Some(4))]);
+        }
+    }
+
+    async fn a_decision_that_panics_panics_its_own_request_only(backend: Backend) {
+        let app = spawn_app_on(backend, |_| {}).await;
+        let store = app.store.clone();
+        store.create_guest(&guest("g1", "ann")).await.unwrap();
+        for i in 0..8 {
+            store.create_session(&booking(&format!("s{i}"), "g1")).await.unwrap();
+        }
+        let revoke_or_panic = |i: usize| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .transact_session(&format!("s{i}"), Box::new(move |_| {
+                        assert_ne!(i, 3, "a bug in a decision");
+                        SessionChange { update: SessionUpdate::Revoke { at: 300, reason: "test".into() }, events: vec![] }
+                    }))
+                    .await
+            })
+        };
+        let visits: Vec<_> = (0..8).map(revoke_or_panic).collect();
+        for (i, visit) in visits.into_iter().enumerate() {
+            match visit.await {
+                Err(e) if i == 3 => assert!(e.is_panic(), "{e:?}"),
+                Ok(after) if i != 3 => assert_eq!(after.unwrap().unwrap().revoked_at, Some(300)),
+                other => panic!("visit {i}: {other:?}"),
+            }
+        }
+        // The panicking visit changed nothing, and the store still serves visits.
+        assert_eq!(store.session("s3").await.unwrap().unwrap().revoked_at, None);
+        assert_eq!(revoke_or_panic(4).await.unwrap().unwrap().unwrap().revoked_at, Some(300));
     }
 
     async fn revoking_a_guests_bookings_spares_the_one_asked_and_logs_each(backend: Backend) {

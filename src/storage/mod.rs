@@ -10,6 +10,7 @@
 //! per-account check-in throttle ([`Store::take_login_attempt`]) and the roll of running instances
 //! with the issuer each signs as ([`Store::join`]).
 
+mod group_commit;
 pub mod postgres;
 pub mod sqlite;
 
@@ -395,7 +396,12 @@ pub struct SessionChange {
 }
 
 /// The front desk's choice of change, given the booking as the transaction read it.
-pub type Decide<'a> = dyn for<'r> FnMut(Option<&'r SessionRecord>) -> SessionChange + Send + 'a;
+///
+/// Owned (`'static`) because a store may run it on a task of its own: SQLite's group commit
+/// ([`sqlite`]) decides many bookings' visits in one transaction. It may be called more than once
+/// for one visit (a batch that failed is retried one visit at a time); only the last call's
+/// change is applied.
+pub type Decide = Box<dyn for<'r> FnMut(Option<&'r SessionRecord>) -> SessionChange + Send>;
 
 /// Everything the front desk stores. Implementations must make each method atomic.
 #[async_trait::async_trait]
@@ -440,7 +446,7 @@ pub trait Store: Send + Sync + 'static {
     async fn transact_session(
         &self,
         id: &str,
-        decide: &mut Decide<'_>,
+        decide: Decide,
     ) -> Result<Option<SessionRecord>, StoreError>;
 
     /// Revokes a guest's active sessions, optionally sparing one, logging `reason` on each.

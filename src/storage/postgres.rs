@@ -207,7 +207,7 @@ impl Store for PostgresStore {
     async fn transact_session(
         &self,
         id: &str,
-        decide: &mut Decide<'_>,
+        mut decide: Decide,
     ) -> Result<Option<SessionRecord>, StoreError> {
         let mut tx = self.pool.begin().await?;
         // The row lock is the whole concurrency story: a second visit for this booking, from any

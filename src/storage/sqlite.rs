@@ -9,12 +9,17 @@
 //! connection, where they queue first-come first-served in the async runtime and never sleep;
 //! reads use the other pool and, in WAL mode, never wait for the writer. The busy timeout still
 //! covers a writer in *another* process (a second instance on the same file, a backup).
+//!
+//! Visits to the front desk (rotations, ends) go one step further: a task of their own takes
+//! every visit waiting and writes them all in one transaction. That is group commit;
+//! `src/storage/group_commit.rs` says how, and what each visit keeps.
 
 use std::str::FromStr;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+use super::group_commit::{self, GroupCommit};
 use super::*;
 
 /// The SQLite implementation of [`Store`].
@@ -24,9 +29,12 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Writes: one connection, so writers queue in the runtime, not in SQLite's busy handler.
     writer: SqlitePool,
+    /// Visits to the front desk, decided and written in batches on `writer`.
+    group_commit: GroupCommit,
 }
 
-const SESSION_COLUMNS: &str = "id, guest_id, generation, salt, current_hash, current_issued_at, \
+pub(super) const SESSION_COLUMNS: &str =
+    "id, guest_id, generation, salt, current_hash, current_issued_at, \
     current_expires_at, previous_hash, rotated_at, created_at, last_used_at, idle_expires_at, \
     absolute_expires_at, revoked_at, revoked_reason, user_agent, client_address";
 
@@ -70,7 +78,11 @@ impl SqliteStore {
             .max_connections(1)
             // A writer waits this long for its turn, then the request gets 503.
             .acquire_timeout(database.acquire_timeout)
-            .connect_with(options.clone())
+            // Each batch size has statements of its own (read, rotate, log): keep them all
+            // prepared, beside the other writes'.
+            .connect_with(
+                options.clone().statement_cache_capacity(3 * group_commit::MAX_BATCH + 64),
+            )
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         // An in-memory database is private to its pool: one pool does both there.
@@ -83,7 +95,8 @@ impl SqliteStore {
                 .connect_with(options)
                 .await?
         };
-        Ok(Self { pool, writer })
+        let group_commit = GroupCommit::start(writer.clone(), database.acquire_timeout);
+        Ok(Self { pool, writer, group_commit })
     }
 
     /// The pool, for tests and tools.
@@ -260,67 +273,9 @@ impl Store for SqliteStore {
     async fn transact_session(
         &self,
         id: &str,
-        decide: &mut Decide<'_>,
+        decide: Decide,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let record: Option<SessionRecord> =
-            sqlx::query_as(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"))
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let change = decide(record.as_ref());
-        let Some(record) = record else {
-            return Ok(None);
-        };
-        let after = match &change.update {
-            SessionUpdate::Keep => record,
-            SessionUpdate::Rotate(r) => {
-                sqlx::query_as(&format!(
-                    "UPDATE sessions SET generation = ?, salt = ?, previous_hash = current_hash, \
-                     current_hash = ?, current_issued_at = ?, current_expires_at = ?, \
-                     rotated_at = ?, last_used_at = ?, idle_expires_at = ? WHERE id = ? \
-                     RETURNING {SESSION_COLUMNS}"
-                ))
-                .bind(r.generation)
-                .bind(&r.salt)
-                .bind(&r.current_hash)
-                .bind(r.issued_at)
-                .bind(r.expires_at)
-                .bind(r.issued_at)
-                .bind(r.issued_at)
-                .bind(r.idle_expires_at)
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?
-            }
-            #[cfg(feature = "demo")]
-            SessionUpdate::Lapse { at } => {
-                sqlx::query_as(&format!(
-                    "UPDATE sessions SET idle_expires_at = min(idle_expires_at, ?1), \
-                     absolute_expires_at = min(absolute_expires_at, ?1) \
-                     WHERE id = ?2 RETURNING {SESSION_COLUMNS}"
-                ))
-                .bind(at)
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?
-            }
-            SessionUpdate::Revoke { at, reason } => {
-                sqlx::query_as(&format!(
-                    "UPDATE sessions SET revoked_at = coalesce(revoked_at, ?), \
-                     revoked_reason = coalesce(revoked_reason, ?) WHERE id = ? \
-                     RETURNING {SESSION_COLUMNS}"
-                ))
-                .bind(at)
-                .bind(reason)
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?
-            }
-        };
-        insert_events(&mut tx, id, &after.guest_id, &change.events).await?;
-        tx.commit().await?;
-        Ok(Some(after))
+        self.group_commit.transact(id, decide).await
     }
 
     async fn revoke_sessions_of(
