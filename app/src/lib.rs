@@ -25,8 +25,21 @@ use leptos_router::{SsrMode, StaticSegment};
 
 use crate::auth::{provide_auth, use_auth};
 
+/// The stylesheet's address as served (`/pkg/keycard.<hash>.css`), which the server provides as
+/// context from the hash file it read once at start. Without it the shell asks Leptos'
+/// `HashedStylesheet`, which reads that file from disk at every render.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StylesheetHref(pub std::sync::Arc<str>);
+
 /// The HTML document around [`App`], rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // Hashed names (cargo-leptos `hash-files`): see keycard_server::assets.
+    let stylesheet = match use_context::<StylesheetHref>() {
+        Some(href) => {
+            view! { <link id="leptos" rel="stylesheet" href=href.0.to_string() /> }.into_any()
+        }
+        None => view! { <HashedStylesheet options=options.clone() id="leptos" /> }.into_any(),
+    };
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -35,8 +48,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
                 <AutoReload options=options.clone() />
-                // Hashed names (cargo-leptos `hash-files`): see keycard_server::assets.
-                <HashedStylesheet options=options.clone() id="leptos" />
+                {stylesheet}
                 <HydrationScripts options />
                 <MetaTags />
             </head>

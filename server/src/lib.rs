@@ -28,7 +28,7 @@ use keycard::config::ServerLimits;
 use keycard::front_desk::StartError;
 use keycard::{Config, FrontDesk};
 use keycard_app::redirect::SiteOrigin;
-use keycard_app::{shell, App};
+use keycard_app::{shell, App, StylesheetHref};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
@@ -38,6 +38,13 @@ use tower::ServiceExt;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/make-it-yours.md")]
 pub struct MakeItYours;
+
+// The allocator of every binary built on this crate (the server, its load examples and tests).
+// glibc's malloc made the server's threads queue on its arena locks: sqlx runs each SQLite
+// connection on a thread of its own, so much memory is freed on another thread than the one that
+// allocated it (perf: malloc, free and their locks were a third of a checked-in page's samples).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Largest request body accepted, in bytes: forms here are a few hundred bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -170,9 +177,11 @@ pub fn router_with(
     let context = {
         let desk = desk.clone();
         let origin = SiteOrigin(state.config.public_url.clone());
+        let stylesheet = StylesheetHref(state.bundle.stylesheet().into());
         move || {
             provide_context(desk.clone());
             provide_context(origin.clone());
+            provide_context(stylesheet.clone());
             // The nonce the middleware puts in this page's Content-Security-Policy.
             if let Some(nonce) = middleware::page_nonce() {
                 provide_context(nonce);

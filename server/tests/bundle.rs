@@ -108,6 +108,23 @@ async fn pages_are_never_kept_without_asking_nor_by_a_shared_cache() {
 }
 
 #[tokio::test]
+async fn every_page_links_the_stylesheet_once() {
+    // The shell takes the name from the server's context (here unhashed; the hashed name is
+    // end2end/tests/bundle.spec.ts's to check); the 404 page is rendered by another route.
+    let (app, _dir) = app_on_site().await;
+    for path in ["/", "/login", "/no-such-page"] {
+        let (_, _, body) = get(&app, path, "identity").await;
+        let page = String::from_utf8(body).unwrap();
+        let links: Vec<_> = page.match_indices(r#"rel="stylesheet""#).collect();
+        assert_eq!(links.len(), 1, "{path}: {page}");
+        assert!(
+            page.contains(r#"<link id="leptos" rel="stylesheet" href="/pkg/keycard.css">"#),
+            "{path}: {page}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn api_answers_keep_their_own_cache_policy() {
     let (app, _dir) = app_on_site().await;
     let (_, headers, _) = get(&app, "/.well-known/jwks.json", "br").await;
