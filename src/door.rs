@@ -19,7 +19,7 @@
 use std::fmt;
 
 use crate::clock::Timestamp;
-use crate::front_desk::SessionView;
+use crate::front_desk::{GuestView, SessionView};
 use crate::key_card::KeyCardClaims;
 use crate::storage::SessionRecord;
 
@@ -65,12 +65,18 @@ impl KeyCardHolder {
 pub struct CheckedInGuest {
     card: KeyCardHolder,
     booking: SessionRecord,
+    guest: GuestView,
     checked_at: Timestamp,
 }
 
 impl CheckedInGuest {
-    pub(crate) fn new(card: KeyCardHolder, booking: SessionRecord, checked_at: Timestamp) -> Self {
-        Self { card, booking, checked_at }
+    pub(crate) fn new(
+        card: KeyCardHolder,
+        booking: SessionRecord,
+        guest: GuestView,
+        checked_at: Timestamp,
+    ) -> Self {
+        Self { card, booking, guest, checked_at }
     }
 
     /// The guest's id (the `sub` claim).
@@ -91,6 +97,11 @@ impl CheckedInGuest {
     /// The stateless half of this pass: enough for any amenity door.
     pub fn card(&self) -> &KeyCardHolder {
         &self.card
+    }
+
+    /// Who holds the booking, read with it (no second look-up).
+    pub fn guest(&self) -> &GuestView {
+        &self.guest
     }
 
     /// The booking as the front desk found it.

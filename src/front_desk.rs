@@ -36,8 +36,8 @@ use crate::passwords::{self, Passwords, Verdict};
 #[cfg(feature = "demo")]
 use crate::storage::StolenCopy;
 use crate::storage::{
-    self, Attempt, EventKind, GuestRecord, IssuerConflict, NewEvent, Rotation, SessionChange,
-    SessionEvent, SessionRecord, SessionUpdate, Store, StoreError,
+    self, Attempt, BookingWithGuest, EventKind, GuestRecord, IssuerConflict, NewEvent, Rotation,
+    SessionChange, SessionEvent, SessionRecord, SessionUpdate, Store, StoreError,
 };
 use crate::throttle::{RetryAfter, Throttle};
 use crate::verified::VerifiedCards;
@@ -774,8 +774,12 @@ impl FrontDesk {
     pub async fn verify_booking(&self, key_card: &str) -> Result<CheckedInGuest, AuthError> {
         let card = self.verify_key_card(key_card)?;
         let claims = card.claims();
-        let session =
-            self.inner.store.session(&claims.sid).await?.ok_or(AuthError::SessionRevoked)?;
+        let BookingWithGuest { booking: session, username, guest_since } = self
+            .inner
+            .store
+            .booking_with_guest(&claims.sid)
+            .await?
+            .ok_or(AuthError::SessionRevoked)?;
         if session.guest_id != claims.sub {
             return Err(AuthError::SessionRevoked);
         }
@@ -786,14 +790,8 @@ impl FrontDesk {
         if session.revoked_at.is_some() {
             return Err(AuthError::SessionRevoked);
         }
-        Ok(CheckedInGuest::new(card, session, now))
-    }
-
-    /// Who the checked-in guest is.
-    pub async fn whoami(&self, guest: &CheckedInGuest) -> Result<GuestView, AuthError> {
-        let record =
-            self.inner.store.guest(guest.guest_id()).await?.ok_or(AuthError::SessionRevoked)?;
-        Ok(guest_view(&record))
+        let guest = GuestView { id: session.guest_id.clone(), username, created_at: guest_since };
+        Ok(CheckedInGuest::new(card, session, guest, now))
     }
 
     /// The guest's bookings, newest first.

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use common::*;
 use keycard::storage::{
-    Attempt, EventKind, Gcra, GuestRecord, NewEvent, Rotation, SessionChange, SessionRecord,
-    SessionUpdate, StoreError,
+    Attempt, BookingWithGuest, EventKind, Gcra, GuestRecord, NewEvent, Rotation, SessionChange,
+    SessionRecord, SessionUpdate, StoreError,
 };
 
 fn guest(id: &str, name: &str) -> GuestRecord {
@@ -55,6 +55,27 @@ on_both_backends! {
         assert!(store.guest("g2").await.unwrap().is_none());
         store.upgrade_password_hash("g1", "$argon2id$y").await.unwrap();
         assert_eq!(store.guest("g1").await.unwrap().unwrap().password_hash, "$argon2id$y");
+    }
+
+    async fn a_booking_is_read_with_its_guest_and_only_its_own(backend: Backend) {
+        // The app owns the temporary folder: it must outlive the store's use.
+        let app = spawn_app_on(backend, |_| {}).await;
+        let store = &app.store;
+        store.create_guest(&GuestRecord { created_at: 42, ..guest("g1", "Ann") }).await.unwrap();
+        store.create_guest(&guest("g2", "bob")).await.unwrap();
+        store.create_session(&booking("s1", "g1")).await.unwrap();
+        store.create_session(&booking("s2", "g2")).await.unwrap();
+        let read = store.booking_with_guest("s1").await.unwrap();
+        assert_eq!(
+            read,
+            Some(BookingWithGuest {
+                booking: booking("s1", "g1"),
+                username: "Ann".into(),
+                guest_since: 42,
+            })
+        );
+        assert_eq!(store.booking_with_guest("s2").await.unwrap().unwrap().username, "bob");
+        assert_eq!(store.booking_with_guest("s3").await.unwrap(), None);
     }
 
     async fn a_transaction_rotates_revokes_and_logs_what_it_decided(backend: Backend) {

@@ -198,6 +198,18 @@ pub struct IssuerConflict {
     pub issuer: String,
 }
 
+/// A booking and the public facts of its guest (no password hash), read together.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct BookingWithGuest {
+    /// The booking.
+    #[sqlx(flatten)]
+    pub booking: SessionRecord,
+    /// The guest's username, as typed at registration.
+    pub username: String,
+    /// When the guest registered.
+    pub guest_since: Timestamp,
+}
+
 /// A registered guest. Not `Debug`: it holds the password hash.
 #[derive(Clone, sqlx::FromRow)]
 pub struct GuestRecord {
@@ -436,6 +448,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Reads a booking.
     async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Reads a booking and who holds it, in one read: the room door's look-up (every checked-in
+    /// page and call makes one, and most also show the guest's name).
+    async fn booking_with_guest(&self, id: &str) -> Result<Option<BookingWithGuest>, StoreError>;
 
     /// A guest's bookings, newest first.
     async fn sessions_of(&self, guest_id: &str) -> Result<Vec<SessionRecord>, StoreError>;

@@ -261,6 +261,17 @@ impl Store for SqliteStore {
             .await?)
     }
 
+    async fn booking_with_guest(&self, id: &str) -> Result<Option<BookingWithGuest>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT s.*, g.username, g.created_at AS guest_since \
+             FROM (SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?) AS s \
+             JOIN guests AS g ON g.id = s.guest_id"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     async fn sessions_of(&self, guest_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
         Ok(sqlx::query_as(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE guest_id = ? ORDER BY created_at DESC, id"

@@ -53,7 +53,7 @@ pub async fn demo_expire_soon() -> Result<MeResponse, ApiError> {
     let desk = ssr::front_desk()?;
     let (key_card, claims) = desk.demo_short_key_card(&guest, 10).await?;
     let short = desk.verify_booking(&key_card).await?;
-    let me = ssr::me_for(&desk, &short, key_card).await?;
+    let me = ssr::me_for(&short, key_card);
     // Like every key card cookie, it outlives the card so that expiry reads as expiry.
     ssr::set_key_card_cookie(&me.access_token, me.session.idle_expires_at - claims.iat);
     Ok(me)
@@ -69,7 +69,7 @@ pub async fn demo_lapse() -> Result<MeResponse, ApiError> {
     let desk = ssr::front_desk()?;
     let (key_card, claims) = desk.demo_lapse(&guest, LAPSE_SECS).await?;
     let short = desk.verify_booking(&key_card).await?;
-    let me = ssr::me_for(&desk, &short, key_card).await?;
+    let me = ssr::me_for(&short, key_card);
     // The cookie outlives the card, so that the next call reads as an expired card, not a missing one.
     ssr::set_key_card_cookie(&me.access_token, claims.exp - claims.iat + 60);
     Ok(me)

@@ -194,7 +194,7 @@ pub async fn change_password(
 #[server(prefix = "/api", endpoint = "me")]
 pub async fn me() -> Result<MeResponse, ApiError> {
     let CheckedIn { guest, token } = CheckedIn::from_server_fn().await?;
-    ssr::me_for(&ssr::front_desk()?, &guest, token).await
+    Ok(ssr::me_for(&guest, token))
 }
 
 /// `POST /api/room/service`: a protected, stateful call (the booking must still be active).
