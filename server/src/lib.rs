@@ -114,18 +114,26 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
 /// The bundle's names as `options` (from [`leptos_options`]) serve them.
 ///
 /// # Panics
-/// When the hash file exists but cannot be read: the pages could not link their scripts.
+/// When the hash file or the split manifest exists but cannot be read: the pages could not link
+/// their scripts.
 fn bundle(options: &LeptosOptions) -> assets::Bundle {
     let (pkg, name) = (&*options.site_pkg_dir, &*options.output_name);
     if !options.hash_files {
         return assets::Bundle::unhashed(pkg, name);
     }
     let path = assets::Bundle::hash_file_path(&options.hash_file);
-    let bundle = assets::Bundle::load(path.as_deref(), pkg, name)
-        .unwrap_or_else(|e| panic!("cannot read the bundle's hash file {path:?}: {e}"));
+    let site_root = std::path::Path::new(&*options.site_root);
+    let bundle = assets::Bundle::load(path.as_deref(), site_root, pkg, name)
+        .unwrap_or_else(|e| panic!("cannot read the bundle's hash file {path:?} or manifest: {e}"));
+    if !bundle.is_split() {
+        tracing::warn!(
+            "the browser bundle was built without `--split`: the checked-in pages will not \
+             hydrate; build with `cargo leptos build --split` (scripts/run and scripts/test do)"
+        );
+    }
     // A hash file from another build (debug and release each write their own, into one site
     // folder) names files that are not there: every page would load without scripts or style.
-    for missing in bundle.missing_from(std::path::Path::new(&*options.site_root)) {
+    for missing in bundle.missing_from(site_root) {
         tracing::warn!(
             file = %missing,
             "the bundle's hash file names a file the site folder lacks: rebuild with cargo leptos"
