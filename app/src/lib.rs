@@ -21,7 +21,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_meta::{provide_meta_context, HashedStylesheet, Link, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes, A};
-use leptos_router::{Lazy, SsrMode, StaticSegment};
+use leptos_router::{SsrMode, StaticSegment};
 
 use crate::auth::{provide_auth, use_auth};
 
@@ -98,9 +98,9 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("") view=pages::Lobby ssr=SsrMode::Async />
                     <Route path=StaticSegment("login") view=pages::Login ssr=SsrMode::Async />
                     <Route path=StaticSegment("register") view=pages::Register ssr=SsrMode::Async />
-                    <Route path=StaticSegment("room") view={Lazy::<pages::RoomPage>::new()} ssr=SsrMode::Async />
-                    <Route path=StaticSegment("amenities") view={Lazy::<pages::AmenitiesPage>::new()} ssr=SsrMode::Async />
-                    <Route path=StaticSegment("sessions") view={Lazy::<pages::SessionsPage>::new()} ssr=SsrMode::Async />
+                    <Route path=StaticSegment("room") view=pages::Room ssr=SsrMode::Async />
+                    <Route path=StaticSegment("amenities") view=pages::Amenities ssr=SsrMode::Async />
+                    <Route path=StaticSegment("sessions") view=pages::Sessions ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

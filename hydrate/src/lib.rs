@@ -2,10 +2,9 @@
 //! `cargo test`) never link a wasm-only library nor pull in browser-only dependencies.
 
 /// Called by the script that `HydrationScripts` puts in the page: takes over the server-rendered
-/// HTML and makes it interactive. `hydrate_lazy`, because the checked-in pages are lazy routes
-/// whose code may still be on its way (see `keycard_app`'s pages).
+/// HTML and makes it interactive.
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_lazy(keycard_app::App);
+    leptos::mount::hydrate_body(keycard_app::App);
 }
