@@ -21,7 +21,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_meta::{provide_meta_context, HashedStylesheet, Link, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes, A};
-use leptos_router::{SsrMode, StaticSegment};
+use leptos_router::{Lazy, SsrMode, StaticSegment};
 
 use crate::auth::{provide_auth, use_auth};
 
@@ -98,9 +98,9 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("") view=pages::Lobby ssr=SsrMode::Async />
                     <Route path=StaticSegment("login") view=pages::Login ssr=SsrMode::Async />
                     <Route path=StaticSegment("register") view=pages::Register ssr=SsrMode::Async />
-                    <Route path=StaticSegment("room") view=pages::Room ssr=SsrMode::Async />
-                    <Route path=StaticSegment("amenities") view=pages::Amenities ssr=SsrMode::Async />
-                    <Route path=StaticSegment("sessions") view=pages::Sessions ssr=SsrMode::Async />
+                    <Route path=StaticSegment("room") view={Lazy::<pages::RoomPage>::new()} ssr=SsrMode::Async />
+                    <Route path=StaticSegment("amenities") view={Lazy::<pages::AmenitiesPage>::new()} ssr=SsrMode::Async />
+                    <Route path=StaticSegment("sessions") view={Lazy::<pages::SessionsPage>::new()} ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>
@@ -146,10 +146,44 @@ fn TopBar() -> impl IntoView {
     }
 }
 
-/// Sets `data-hydrated` on `<body>` once the page is interactive, so tests and curious readers can
-/// tell a server-rendered page from a hydrated one. Effects run only in the browser.
+thread_local! {
+    /// Whether the page has hydrated everything the server sent, lazy routes included.
+    static HYDRATED: ArcRwSignal<bool> = ArcRwSignal::new(false);
+}
+
+/// Whether this page has hydrated everything the server sent (never, on the server). Tracked:
+/// an effect that reads it runs again when hydration ends.
+///
+/// Until then nothing may change what the page shows. The checked-in pages are lazy routes
+/// whose code can arrive after the rest of the page; a page that changed state meanwhile (back
+/// from the front desk, say) would no longer match the HTML it is hydrating, and hydration
+/// fails. So the auth context's clock, its trip to the front desk for a key card that expired
+/// before the page loaded, and its channel to other tabs all wait for this.
+pub fn hydrated() -> bool {
+    HYDRATED.with(|h| h.get())
+}
+
+/// Takes over the page the server rendered and makes it interactive; the browser entry point
+/// (`keycard-hydrate`) calls it. Like Leptos' `hydrate_lazy`, it waits for the code of a lazy
+/// route the page shows; then it says so through [`hydrated`].
+#[cfg(feature = "hydrate")]
+pub fn hydrate() {
+    // wasm-bindgen's own executor: `hydrate_from_async` sets up Leptos' (on it) as it starts.
+    wasm_bindgen_futures::spawn_local(async {
+        let page = leptos::mount::hydrate_from_async(leptos::tachys::dom::body(), App).await;
+        // The page lives as long as the tab.
+        page.forget();
+        HYDRATED.with(|h| h.set(true));
+    });
+}
+
+/// Sets `data-hydrated` on `<body>` once the whole page is interactive, so tests and curious
+/// readers can tell a server-rendered page from a hydrated one. Effects run only in the browser.
 fn mark_hydrated() {
     Effect::new(|_| {
+        if !hydrated() {
+            return;
+        }
         if let Some(body) = document().body() {
             let _ = body.set_attribute("data-hydrated", "true");
         }

@@ -146,8 +146,8 @@ impl Bundle {
         Ok(())
     }
 
-    /// Whether the bundle was built with `cargo leptos … --split` (lazy routes; Keycard has none
-    /// today, see README's "Performance").
+    /// Whether the bundle was built with `cargo leptos … --split`. Keycard's checked-in pages are
+    /// lazy routes: a hashed bundle without it has no loader, and those pages never hydrate.
     pub fn is_split(&self) -> bool {
         self.split_manifest.is_some()
     }

@@ -125,6 +125,12 @@ fn bundle(options: &LeptosOptions) -> assets::Bundle {
     let site_root = std::path::Path::new(&*options.site_root);
     let bundle = assets::Bundle::load(path.as_deref(), site_root, pkg, name)
         .unwrap_or_else(|e| panic!("cannot read the bundle's hash file {path:?} or manifest: {e}"));
+    if !bundle.is_split() {
+        tracing::warn!(
+            "the browser bundle was built without `--split`: the checked-in pages will not \
+             hydrate; build with `cargo leptos build --split` (scripts/run and scripts/test do)"
+        );
+    }
     // A hash file from another build (debug and release each write their own, into one site
     // folder) names files that are not there: every page would load without scripts or style.
     for missing in bundle.missing_from(site_root) {
