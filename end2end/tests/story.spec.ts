@@ -195,30 +195,40 @@ test("a directly loaded room renders checked in, and an expired key card goes to
   await expect(await stage(page)).toHaveAttribute("data-stage", "CheckedIn");
 });
 
-test("a directly loaded room hydrates what the server sent, even when its code arrives after the front desk answered", async ({ page, watch }) => {
-  test.setTimeout(60_000);
+test("a directly loaded checked-in page hydrates what the server sent, even when its code arrives after the front desk answered", async ({ page, watch }) => {
+  test.setTimeout(90_000);
   watch.allow((res) => res.status() === 401);
   const user = `late${Date.now()}`;
   await register(page, user);
-  await waitForExpiry(page);
 
-  // The room is a lazy route: its code is a chunk of its own (`--split`). Hold every chunk back
-  // until the page, loaded with an expired key card, could have been to the front desk and back
-  // many times: a page that went there before it had hydrated would render another room than
-  // the one the server sent, and fail to hydrate (a page error, which `watch` catches).
+  // The room, the amenities and the bookings are lazy routes: each one's code is a chunk of its
+  // own (`--split`). Hold every chunk back until the page, loaded with an expired key card, could
+  // have been to the front desk and back many times: a page that went there before it had
+  // hydrated would render another page than the one the server sent, and fail to hydrate (a
+  // page error, which `watch` catches).
   let held = 0;
   await page.route(/\/pkg\/(?!keycard[._])[^/]+\.wasm$/, async (route) => {
     held += 1;
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     await route.continue();
   });
+  for (const [path, ready] of [
+    ["/room", "generation"],
+    ["/amenities", "amenity-answer"],
+    ["/sessions", "bookings"],
+  ] as const) {
+    await waitForExpiry(page);
+    held = 0;
+    await page.goto(path);
+    await hydrated(page);
+    await expect(await stage(page)).toHaveAttribute("data-stage", "CheckedIn");
+    await expect(page.getByTestId(ready)).toBeAttached();
+    expect(held, `${path}'s code came as chunks of its own`).toBeGreaterThan(0);
+  }
+
+  // And the page works: the room's protected call goes through.
   await page.goto("/room");
   await hydrated(page);
-  await expect(page.getByTestId("generation")).toHaveText("2");
-  await expect(await stage(page)).toHaveAttribute("data-stage", "CheckedIn");
-  expect(held, "the room's code came as a chunk of its own").toBeGreaterThan(0);
-
-  // And the room works: a protected call goes through with the new key card.
   await page.getByRole("button", { name: "Call room service" }).click();
   await expect(page.getByTestId("room-service-answer")).toContainText("Breakfast");
 });
