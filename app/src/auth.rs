@@ -369,13 +369,19 @@ mod browser {
 
     pub fn start(auth: Auth) {
         crate::wire::watch::start(auth.wire);
-        // The clock, and the optional early trip to the front desk. This and the two effects
-        // below wait until the page has hydrated (see `crate::hydrated`).
+        // Everything else here can change what the page shows, so it waits until the page has
+        // hydrated (see `crate::hydrated`), which happens once.
+        Effect::new(move |_| {
+            if crate::hydrated() {
+                untrack(|| after_hydration(auth));
+            }
+        });
+    }
+
+    fn after_hydration(auth: Auth) {
+        // The clock, and the optional early trip to the front desk.
         let _ = set_interval_with_handle(
             move || {
-                if !untrack(crate::hydrated) {
-                    return;
-                }
                 let now = super::now_secs();
                 auth.now.set(now);
                 let due = untrack(|| auth.stay()).is_some_and(|s| s.expires_at - now <= 5);
@@ -389,9 +395,6 @@ mod browser {
         );
         // A page loaded with an expired key card goes straight to the front desk.
         Effect::new(move |_| {
-            if !crate::hydrated() {
-                return;
-            }
             if let Some(Err(e)) = auth.loaded.get().map(|a| a.me) {
                 if e.error == ErrorCode::KeyCardExpired {
                     leptos::task::spawn_local(async move {
@@ -400,14 +403,10 @@ mod browser {
                 }
             }
         });
-        // Other tabs. `hydrated` turns true once, so the channel opens once.
-        Effect::new(move |_| {
-            if crate::hydrated() {
-                open_channel(auth);
-            }
-        });
+        open_channel(auth);
     }
 
+    /// Other tabs.
     fn open_channel(auth: Auth) {
         if let Ok(channel) = web_sys::BroadcastChannel::new(CHANNEL) {
             let on_message =
