@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::proxies::TrustedProxies;
+
 /// Development or production. Production refuses development-only shortcuts (generated keys,
 /// demo controls on by default).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +58,10 @@ pub struct ServerLimits {
     /// `KEYCARD_MAX_CONNECTIONS`: open connections served at once; further ones wait in the
     /// listen queue until one closes. Default 1024.
     pub max_connections: usize,
+    /// `KEYCARD_SHUTDOWN_GRACE_SECS`: after SIGTERM (or Ctrl-C), how long requests in flight may
+    /// take to finish before the server gives up on them and exits. Default 10 s; keep it below
+    /// the load balancer's drain time and systemd's `TimeoutStopSec`.
+    pub shutdown_grace: Duration,
 }
 
 /// Everything the server needs, loaded once by [`Config::from_env`]. Its `Debug` hides the
@@ -100,9 +106,11 @@ pub struct Config {
     /// `KEYCARD_ALLOWED_ORIGINS`: comma-separated origins allowed to make state-changing requests
     /// besides the server's own host. Default none.
     pub allowed_origins: Vec<String>,
-    /// `KEYCARD_TRUST_FORWARDED_FOR`: take the client address from `X-Forwarded-For` (only behind a
-    /// proxy you run). Default false.
-    pub trust_forwarded_for: bool,
+    /// `KEYCARD_TRUSTED_PROXIES`: comma-separated addresses or CIDR ranges of the proxies in
+    /// front of Keycard. A request from one of them has its client address taken from
+    /// `X-Forwarded-For`: the rightmost entry that is not a trusted proxy (see
+    /// [`crate::proxies`]). Default none: the connection's peer is the client.
+    pub trusted_proxies: TrustedProxies,
     /// `KEYCARD_HASH_CONCURRENCY`: password hashes computed at once. Default: the number of cores.
     pub hash_concurrency: usize,
     /// `KEYCARD_KEY_CARD_CACHE_SIZE`: key cards remembered as verified, so that showing the same
@@ -133,7 +141,7 @@ impl std::fmt::Debug for Config {
             .field("rate_limits", &self.rate_limits)
             .field("demo_controls", &self.demo_controls)
             .field("allowed_origins", &self.allowed_origins)
-            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("hash_concurrency", &self.hash_concurrency)
             .field("key_card_cache_size", &self.key_card_cache_size)
             .field("hsts_max_age", &self.hsts_max_age)
@@ -250,6 +258,24 @@ impl Config {
             header_read_timeout: secs("KEYCARD_HEADER_READ_TIMEOUT_SECS", 10)?,
             request_timeout: secs("KEYCARD_REQUEST_TIMEOUT_SECS", 15)?,
             max_connections: count("KEYCARD_MAX_CONNECTIONS", 1024)?,
+            shutdown_grace: secs("KEYCARD_SHUTDOWN_GRACE_SECS", 10)?,
+        };
+        // The old switch trusted the leftmost X-Forwarded-For entry from any peer, which a
+        // client behind an appending proxy writes itself: refused rather than half-honoured.
+        if get("KEYCARD_TRUST_FORWARDED_FOR").is_some() {
+            return Err(ConfigError {
+                var: "KEYCARD_TRUST_FORWARDED_FOR",
+                problem: "replaced by KEYCARD_TRUSTED_PROXIES: name the addresses of the proxies \
+                          in front of Keycard (e.g. 127.0.0.1 for an nginx on the same host)"
+                    .into(),
+            });
+        }
+        let trusted_proxies = match get("KEYCARD_TRUSTED_PROXIES") {
+            None => TrustedProxies::default(),
+            Some(raw) => raw.parse().map_err(|e: crate::proxies::BadProxy| ConfigError {
+                var: "KEYCARD_TRUSTED_PROXIES",
+                problem: e.to_string(),
+            })?,
         };
         let public_url = match get("KEYCARD_PUBLIC_URL") {
             Some(raw) => origin("KEYCARD_PUBLIC_URL", &raw)?,
@@ -287,11 +313,7 @@ impl Config {
                 mode == Mode::Development,
             )?,
             allowed_origins,
-            trust_forwarded_for: parse(
-                "KEYCARD_TRUST_FORWARDED_FOR",
-                get("KEYCARD_TRUST_FORWARDED_FOR"),
-                false,
-            )?,
+            trusted_proxies,
             hash_concurrency,
             key_card_cache_size,
             hsts_max_age: Duration::from_secs(hsts_max_age),
@@ -392,6 +414,8 @@ mod tests {
         assert_eq!(c.limits.request_timeout, Duration::from_secs(15));
         assert_eq!(c.limits.header_read_timeout, Duration::from_secs(10));
         assert_eq!(c.limits.max_connections, 1024);
+        assert_eq!(c.limits.shutdown_grace, Duration::from_secs(10));
+        assert!(c.trusted_proxies.is_empty());
     }
 
     #[test]
@@ -435,7 +459,9 @@ mod tests {
             ("KEYCARD_HEADER_READ_TIMEOUT_SECS", "ten"),
             ("KEYCARD_HSTS_MAX_AGE_SECS", "-1"),
             ("KEYCARD_DEMO_CONTROLS", "maybe"),
-            ("KEYCARD_TRUST_FORWARDED_FOR", "yes please"),
+            ("KEYCARD_TRUST_FORWARDED_FOR", "true"),
+            ("KEYCARD_TRUSTED_PROXIES", "10.0.0.0/8, nginx"),
+            ("KEYCARD_SHUTDOWN_GRACE_SECS", "0"),
             ("KEYCARD_PUBLIC_URL", "hotel.example"),
             ("KEYCARD_PUBLIC_URL", "ftp://hotel.example"),
             ("KEYCARD_PUBLIC_URL", "https://hotel.example/app"),

@@ -35,6 +35,7 @@ pub mod jwt;
 pub mod key_card;
 pub mod keys;
 pub mod passwords;
+pub mod proxies;
 pub mod storage;
 pub mod throttle;
 pub mod verified;

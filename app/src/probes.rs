@@ -12,6 +12,38 @@ pub const PANIC_PAGE: &str = "/__probe/panic";
 pub const PANIC_IN_SUSPENSE_PAGE: &str = "/__probe/panic-in-suspense";
 /// A page that never finishes rendering.
 pub const SLOW_PAGE: &str = "/__probe/slow";
+/// A page that writes a redirect, a cookie and a header of its own into its answer, then holds
+/// its render until [`release_held_page`] (request isolation: what other requests see meanwhile).
+pub const HELD_PAGE: &str = "/__probe/held";
+
+/// What the held page writes into its answer.
+pub mod held {
+    /// Its status.
+    pub const STATUS: u16 = 302;
+    /// Its `Location`.
+    pub const LOCATION: &str = "/room";
+    /// Its `Set-Cookie`.
+    pub const SET_COOKIE: &str = "probe=held; Path=/";
+    /// A header only it writes, and its value.
+    pub const HEADER: (&str, &str) = ("x-probe-render", "held");
+}
+
+#[cfg(feature = "ssr")]
+static HELD_ENTERED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+#[cfg(feature = "ssr")]
+static HELD_RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Waits until the held page has written its answer's parts and is holding.
+#[cfg(feature = "ssr")]
+pub async fn held_page_entered() {
+    HELD_ENTERED.notified().await
+}
+
+/// Lets the held page finish.
+#[cfg(feature = "ssr")]
+pub fn release_held_page() {
+    HELD_RELEASE.notify_one()
+}
 
 /// The probe at `path`, if it is one (the 404 page asks).
 pub fn page(path: &str) -> Option<AnyView> {
@@ -29,6 +61,30 @@ pub fn page(path: &str) -> Option<AnyView> {
             }
             .into_any(),
         ),
+        #[cfg(feature = "ssr")]
+        HELD_PAGE => {
+            use http::{HeaderName, HeaderValue, StatusCode};
+            let res = expect_context::<leptos_axum::ResponseOptions>();
+            res.set_status(StatusCode::from_u16(held::STATUS).expect("a status"));
+            res.insert_header(http::header::LOCATION, HeaderValue::from_static(held::LOCATION));
+            res.insert_header(http::header::SET_COOKIE, HeaderValue::from_static(held::SET_COOKIE));
+            res.insert_header(
+                HeaderName::from_static(held::HEADER.0),
+                HeaderValue::from_static(held::HEADER.1),
+            );
+            Some(
+                view! {
+                    <Suspense fallback=|| ()>
+                        {Suspend::new(async {
+                            HELD_ENTERED.notify_one();
+                            HELD_RELEASE.notified().await;
+                            "released"
+                        })}
+                    </Suspense>
+                }
+                .into_any(),
+            )
+        }
         SLOW_PAGE => Some(
             view! {
                 <Suspense fallback=|| ()>
@@ -47,6 +103,26 @@ pub fn page(path: &str) -> Option<AnyView> {
 #[server(prefix = "/api", endpoint = "__probe/panic")]
 pub async fn panic_probe() -> Result<(), ApiError> {
     panic!("a deliberate panic in a server function (test probe)")
+}
+
+/// What a server function finds around it: its reactive owner's ancestors, and the address of
+/// a page render, if any is reachable from its context (it never should be).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Surroundings {
+    /// How many owners its own owner descends from.
+    pub ancestors: usize,
+    /// The `RequestUrl` a page render provides, if its context reaches one.
+    pub page_url: Option<String>,
+}
+
+/// `POST /api/__probe/context`: reports [`Surroundings`].
+#[server(prefix = "/api", endpoint = "__probe/context")]
+pub async fn context_probe() -> Result<Surroundings, ApiError> {
+    Ok(Surroundings {
+        ancestors: Owner::current().map_or(0, |owner| owner.ancestry().len()),
+        page_url: use_context::<leptos_router::location::RequestUrl>()
+            .map(|url| url.as_ref().to_owned()),
+    })
 }
 
 /// `POST /api/__probe/slow`: a server function that never answers.

@@ -44,11 +44,6 @@ test.beforeAll(async ({ request }) => {
 
 for (const javaScript of [true, false]) {
   test.describe(`JavaScript ${javaScript ? "on" : "off"}`, () => {
-    // One retry. The pages' lost CSP that once needed it is fixed (the middleware now sets every
-    // page's policy: issue 10). What remains: key cards last 6 s here, and on a loaded machine the
-    // second visit to /login, with JavaScript off, can come after the key card expired; the page
-    // then rightly offers check-in instead of redirecting. A second failure still fails.
-    test.describe.configure({ retries: 1 });
     for (const row of rows) {
       test(`next = ${row.name}`, async ({ browser, baseURL, watch }) => {
         const base = new URL(baseURL!).origin;

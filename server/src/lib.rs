@@ -11,16 +11,21 @@
 pub mod assets;
 #[doc(hidden)]
 pub mod doc_support;
+pub mod isolation;
 mod middleware;
 mod routes;
 pub mod telemetry;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRef};
+use axum::extract::{ConnectInfo, FromRef, Request};
+use axum::handler::HandlerWithoutStateExt;
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{any, get};
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -213,7 +218,15 @@ pub fn router_with(
             .precompressed_br()
             .precompressed_gzip(),
         )
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        // Files of the site folder (the favicon) by a plain file server too: leptos_axum's
+        // fallback runs them through a reactive owner and the page context, which nothing in a
+        // file needs. What is neither a page nor a file is rendered: the 404 page.
+        .fallback_service(
+            tower_http::services::ServeDir::new(&*options.site_root)
+                .append_index_html_on_directories(false)
+                .call_fallback_on_method_not_allowed(true)
+                .fallback(not_found(context, options.clone()).into_service()),
+        )
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::cache_policy));
     let app = Router::new()
         .route("/healthz", get(routes::healthz))
@@ -223,10 +236,33 @@ pub fn router_with(
         .route("/api/{*path}", any(routes::api_not_found))
         .merge(routes)
         .merge(pages);
-    middleware::apply(app, &state).with_state(state)
+    middleware::apply(app, &state).with_state(state).layer(isolation::OwnerScopeLayer)
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests finish.
+/// The answer to a request no route or file answers: the app rendered for its path (the 404
+/// page, or a page's own answer to a method it does not serve), `404` unless the render chose
+/// another status (a redirect).
+fn not_found(
+    context: impl Fn() + Clone + Send + Sync + 'static,
+    options: LeptosOptions,
+) -> impl Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>> + Clone + Send + Sync {
+    let render =
+        leptos_axum::render_app_async_with_context(context, move || shell(options.clone()));
+    move |req| {
+        let render = render.clone();
+        Box::pin(async move {
+            let mut res = render(req).await;
+            if res.status() == StatusCode::OK {
+                *res.status_mut() = StatusCode::NOT_FOUND;
+            }
+            res
+        })
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests finish
+/// for at most `limits.shutdown_grace`: connections still busy after that are abandoned (and
+/// counted in a warning), so the caller can exit whatever a request is stuck on.
 ///
 /// Slow and stuck clients cannot exhaust it: a connection that does not deliver a whole request
 /// head within `limits.header_read_timeout` (after opening, or idle after an answer) is closed,
@@ -276,7 +312,15 @@ pub async fn serve(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    // Idle keep-alive connections close at once; busy ones finish their request first.
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown()).await.is_err() {
+        let abandoned = limits.max_connections - slots.available_permits();
+        tracing::warn!(
+            abandoned,
+            grace_secs = limits.shutdown_grace.as_secs(),
+            "requests still in flight when the shutdown grace ran out: abandoned"
+        );
+    }
     Ok(())
 }
 

@@ -13,8 +13,7 @@ const USAGE: &str = "usage: keycard-server [serve | rotate-keys]
 
 Configuration comes from KEYCARD_* environment variables; see .env.example.";
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     keycard_server::telemetry::init();
     let config = match Config::from_env() {
         Ok(config) => config,
@@ -23,17 +22,17 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = match std::env::args().nth(1).as_deref() {
-        None | Some("serve") => serve(config).await,
-        Some("rotate-keys") => keycard::keys::rotate(&config.keys_file, config.mode)
-            .map(|kid| println!("new current signing key: {kid}"))
-            .map_err(|e| e.to_string()),
-        Some("help" | "-h" | "--help") => {
-            println!("{USAGE}");
-            Ok(())
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("keycard-server: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
         }
-        Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),
     };
+    let result = runtime.block_on(run(config));
+    // Dropping a runtime waits for every task and blocking thread; a request the grace gave up
+    // on must not hold the process (`serve` said how many there were).
+    runtime.shutdown_timeout(AFTER_GRACE);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -43,9 +42,28 @@ async fn main() -> ExitCode {
     }
 }
 
+/// What the process may take, after the shutdown grace, to leave the roll of instances and stop
+/// its runtime; a watchdog ends it then whatever its threads are doing.
+const AFTER_GRACE: Duration = Duration::from_secs(1);
+
+async fn run(config: Config) -> Result<(), String> {
+    match std::env::args().nth(1).as_deref() {
+        None | Some("serve") => serve(config).await,
+        Some("rotate-keys") => keycard::keys::rotate(&config.keys_file, config.mode)
+            .map(|kid| println!("new current signing key: {kid}"))
+            .map_err(|e| e.to_string()),
+        Some("help" | "-h" | "--help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),
+    }
+}
+
 async fn serve(config: Config) -> Result<(), String> {
     let addr = config.addr;
     let limits = config.limits.clone();
+    let grace = limits.shutdown_grace;
     let (router, desk) = keycard_server::build(config).await.map_err(|e| e.to_string())?;
     keycard_server::spawn_housekeeping(desk.clone(), Duration::from_secs(10));
     let listener = tokio::net::TcpListener::bind(addr)
@@ -54,16 +72,19 @@ async fn serve(config: Config) -> Result<(), String> {
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     // On stdout whatever RUST_LOG says: the end-to-end harness reads the port from this line.
     println!("Keycard is open at http://{bound}");
-    keycard_server::serve(listener, router, limits, shutdown_signal())
+    keycard_server::serve(listener, router, limits, shutdown_signal(grace))
         .await
         .map_err(|e| e.to_string())?;
-    desk.leave().await;
+    if tokio::time::timeout(AFTER_GRACE / 2, desk.leave()).await.is_err() {
+        tracing::warn!("could not leave the roll of instances in time: the others will notice");
+    }
     tracing::info!("Keycard has closed");
     Ok(())
 }
 
-/// Completes on Ctrl-C (SIGINT) or SIGTERM.
-async fn shutdown_signal() {
+/// Completes on Ctrl-C (SIGINT) or SIGTERM, and starts the watchdog that ends the process
+/// [`AFTER_GRACE`] after the `grace`, even if every worker thread is stuck.
+async fn shutdown_signal(grace: Duration) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -82,5 +103,14 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    tracing::info!("shutting down: finishing requests in flight");
+    tracing::info!(grace_secs = grace.as_secs(), "shutting down: finishing requests in flight");
+    let deadline = grace + 2 * AFTER_GRACE;
+    std::thread::spawn(move || {
+        std::thread::sleep(deadline);
+        eprintln!(
+            "keycard-server: still running {} s after the stop signal: exiting",
+            deadline.as_secs()
+        );
+        std::process::exit(1);
+    });
 }

@@ -2,7 +2,7 @@
 //! answer), security headers, the body size limit, the cross-origin check for state-changing
 //! requests, and the client's address for rate limits.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -223,23 +223,19 @@ async fn describe_wire(State(state): State<AppState>, req: Request, next: Next) 
     res
 }
 
-/// Records where the request came from for the front desk's rate limits and bookings list.
+/// Records where the request came from for the front desk's rate limits and bookings list: the
+/// peer, or, when the peer is a trusted proxy, the rightmost `X-Forwarded-For` address that is
+/// not one (`keycard::proxies`).
 async fn client_info(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let forwarded = state
-        .config
-        .trust_forwarded_for
-        .then(|| {
-            req.headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|first| first.trim().parse::<IpAddr>().ok())
-        })
-        .flatten();
+    let address = peer.map(|peer| {
+        let forwarded = req.headers().get_all("x-forwarded-for").iter();
+        let forwarded = forwarded.filter_map(|v| v.to_str().ok());
+        state.config.trusted_proxies.client_address(peer, forwarded)
+    });
     let user_agent =
         req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    req.extensions_mut().insert(ClientInfo { address: forwarded.or(peer), user_agent });
+    req.extensions_mut().insert(ClientInfo { address, user_agent });
     next.run(req).await
 }
 

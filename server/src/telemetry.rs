@@ -1,4 +1,4 @@
-//! Logging: `tracing` to stderr, filtered by `RUST_LOG` (default: info for Keycard, warn for the
+//! Logging: `tracing` to stdout, filtered by `RUST_LOG` (default: info for Keycard, warn for the
 //! rest), and panics logged through it. Nothing logged here ever carries a token, password or key.
 
 use tracing_subscriber::EnvFilter;
@@ -9,7 +9,13 @@ pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new("warn,keycard=info,keycard_server=info,keycard_app=info,tower_http=info")
     });
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    // Colours only for a person at a terminal, not in log files and journals.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi)
+        .try_init();
     log_panics();
 }
 

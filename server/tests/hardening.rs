@@ -321,3 +321,51 @@ fn settings_it_cannot_honour_stop_the_server_with_one_line() {
         assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "{var}: it did not open");
     }
 }
+
+/// Behind an appending proxy (most load balancers), the proxy's own `X-Forwarded-For` entry
+/// names the client; whatever the client wrote to its left is not believed.
+#[tokio::test]
+async fn behind_a_trusted_proxy_a_client_cannot_choose_its_own_address() {
+    let app = spawn_app_with(|c| {
+        c.trusted_proxies = "127.0.0.1".parse().unwrap();
+        c.rate_limits.login_per_address_per_minute = 3;
+    })
+    .await;
+    // The test client plays the proxy on 127.0.0.1, which appended the address it saw (a client
+    // at 198.51.100.7) to the header the client sent with an address of its choice.
+    let through_proxy = |spoofed: &str| format!("{spoofed}, 198.51.100.7");
+    let form = [("username", "ann"), ("password", PASSWORD)];
+    let res = app
+        .post("/api/auth/register", &form, &[("x-forwarded-for", &through_proxy("1.2.3.4"))])
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let ann = stay(res).await;
+    let bookings: Value =
+        app.bearer("/api/sessions", &ann.key_card, &[]).await.json().await.unwrap();
+    assert_eq!(bookings["sessions"][0]["client_address"], "198.51.100.7");
+    // The per-address throttle counts that client (3 a minute, the registration was one) however
+    // its own part of the header changes.
+    let wrong = [("username", "ann"), ("password", "not the password")];
+    for spoofed in ["10.0.0.1", "203.0.113.2"] {
+        let res = app
+            .post("/api/auth/login", &wrong, &[("x-forwarded-for", &through_proxy(spoofed))])
+            .await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{spoofed}");
+    }
+    let res = app
+        .post("/api/auth/login", &form, &[("x-forwarded-for", &through_proxy("192.0.2.99"))])
+        .await;
+    assert_eq!(error(res).await, (StatusCode::TOO_MANY_REQUESTS, "too_many_requests".into()));
+}
+
+/// With no trusted proxy (the default), the header is the client's own words: ignored.
+#[tokio::test]
+async fn without_a_trusted_proxy_x_forwarded_for_is_ignored() {
+    let app = spawn_app().await;
+    let form = [("username", "ann"), ("password", PASSWORD)];
+    let res = app.post("/api/auth/register", &form, &[("x-forwarded-for", "198.51.100.7")]).await;
+    let ann = stay(res).await;
+    let bookings: Value =
+        app.bearer("/api/sessions", &ann.key_card, &[]).await.json().await.unwrap();
+    assert_eq!(bookings["sessions"][0]["client_address"], "127.0.0.1");
+}
