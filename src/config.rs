@@ -246,11 +246,8 @@ impl Config {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let count = |var: &'static str, default: usize| at_least_one(var, get(var), default);
         let hash_concurrency = count("KEYCARD_HASH_CONCURRENCY", cores)?;
-        let key_card_cache_size = parse(
-            "KEYCARD_KEY_CARD_CACHE_SIZE",
-            get("KEYCARD_KEY_CARD_CACHE_SIZE"),
-            crate::verified::DEFAULT_CAPACITY,
-        )?;
+        let key_card_cache_size =
+            parse("KEYCARD_KEY_CARD_CACHE_SIZE", get("KEYCARD_KEY_CARD_CACHE_SIZE"), 10_000)?;
         let database_pool_size =
             at_least_one("KEYCARD_DATABASE_POOL_SIZE", get("KEYCARD_DATABASE_POOL_SIZE"), 8u32)?;
         let database_timeout = secs("KEYCARD_DATABASE_TIMEOUT_SECS", 5)?;

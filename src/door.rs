@@ -19,9 +19,9 @@
 use std::fmt;
 
 use crate::clock::Timestamp;
-use crate::front_desk::{GuestView, SessionView};
 use crate::key_card::KeyCardClaims;
 use crate::storage::SessionRecord;
+use crate::views::{BookingView, GuestView};
 
 /// A key card that passed every stateless check. Made only by
 /// [`FrontDesk::verify_key_card`](crate::FrontDesk::verify_key_card).
@@ -105,8 +105,8 @@ impl CheckedInGuest {
     }
 
     /// The booking as the front desk found it.
-    pub fn booking(&self) -> SessionView {
-        SessionView::new(&self.booking, self.checked_at)
+    pub fn booking(&self) -> BookingView {
+        BookingView::new(&self.booking, self.checked_at)
     }
 
     #[cfg(feature = "demo")]

@@ -39,6 +39,7 @@ pub mod proxies;
 pub mod storage;
 pub mod throttle;
 pub mod verified;
+pub mod views;
 
 pub use clock::Clock;
 pub use config::Config;

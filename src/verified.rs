@@ -23,9 +23,6 @@ use crate::jwt::LEEWAY_SECS;
 use crate::key_card::KeyCardClaims;
 use crate::keys::PublicKeys;
 
-/// Entries kept at most, by default.
-pub const DEFAULT_CAPACITY: usize = 10_000;
-
 #[derive(Clone)]
 struct Entry {
     claims: KeyCardClaims,

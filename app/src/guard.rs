@@ -35,8 +35,8 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use keycard::{CheckedInGuest, FrontDesk, KeyCardHolder};
 
-use crate::api::ssr::{front_desk, headers, key_card_from};
-use crate::api::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode};
+use crate::request::{front_desk, headers, key_card_from};
 
 /// The amenity door's guard: a genuine, unexpired key card for this hotel. No database is asked,
 /// so a cancelled booking's key cards pass until they expire.

@@ -9,12 +9,14 @@
 pub mod api;
 pub mod auth;
 pub mod components;
+pub mod error;
 #[cfg(feature = "ssr")]
 pub mod guard;
 mod pages;
 #[cfg(feature = "test-probes")]
 pub mod probes;
 pub mod redirect;
+pub mod request;
 pub mod wire;
 
 use leptos::prelude::*;

@@ -11,10 +11,11 @@
 pub mod assets;
 #[doc(hidden)]
 pub mod doc_support;
-pub mod isolation;
 mod middleware;
 mod routes;
 pub mod telemetry;
+
+pub use middleware::isolation;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -236,7 +237,7 @@ pub fn router_with(
         .route("/api/{*path}", any(routes::api_not_found))
         .merge(routes)
         .merge(pages);
-    middleware::apply(app, &state).with_state(state).layer(isolation::OwnerScopeLayer)
+    middleware::apply(app, &state).with_state(state).layer(middleware::isolation::OwnerScopeLayer)
 }
 
 /// The answer to a request no route or file answers: the app rendered for its path (the 404

@@ -1,21 +1,16 @@
-//! The HTTP handlers that are not Leptos pages: health, the JWKS, the resource server, and the
-//! door in front of the server functions that turns their typed errors into status codes.
+//! The HTTP handlers that are not Leptos pages: health, the JWKS, the resource server and the
+//! API description.
 
-use axum::body::Body;
-use axum::extract::{Path, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, REFERER, SET_COOKIE};
+use axum::extract::{Path, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keycard::key_card;
 use keycard_app::api::{ApiError, ErrorCode};
 use keycard_app::guard::KeyCard;
-use keycard_app::redirect::{local_target, request_origin};
-use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
 use serde::Serialize;
 
-use crate::middleware::wants_html;
 use crate::AppState;
 
 /// `GET /healthz`: 200 when the database answers, 503 otherwise.
@@ -93,7 +88,7 @@ pub async fn api_not_found() -> Response {
 }
 
 /// `GET /api/openapi.json`: the OpenAPI 3.1 description of this API (written by hand beside this
-/// file, and held to the running server by `tests/openapi.rs` and the Schemathesis run).
+/// file, and held to the running server by `tests/it/openapi.rs` and the Schemathesis run).
 pub async fn openapi() -> Response {
     let mut res = ([(CONTENT_TYPE, "application/json")], description()).into_response();
     res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -112,7 +107,7 @@ fn description() -> &'static str {
     static WITHOUT_DEMO: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     WITHOUT_DEMO.get_or_init(|| {
         let mut doc: serde_json::Value =
-            serde_json::from_str(OPENAPI).expect("openapi.json is JSON (tests/openapi.rs)");
+            serde_json::from_str(OPENAPI).expect("openapi.json is JSON (tests/it/openapi.rs)");
         if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
             // The demo's operations are the ones tagged `demo` (the forge lab sits under
             // /api/auth so that the booking confirmation reaches it).
@@ -128,73 +123,4 @@ fn is_demo(item: &serde_json::Value) -> bool {
         ops.values()
             .all(|op| op["tags"].as_array().is_some_and(|tags| tags.iter().any(|t| t == "demo")))
     })
-}
-
-/// Gives a server function's typed error the status its code calls for (the server function
-/// layer itself answers every error with 500). A plain HTML form post that fails (a form used
-/// before hydration) is sent back to its page with `?error=<code>` instead; one that succeeds is
-/// sent back by leptos_axum to its `Referer`. Both targets go through
-/// [`keycard_app::redirect::local_target`], so neither can leave the site.
-pub(crate) async fn typed_errors(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if !req.uri().path().starts_with("/api/") {
-        return next.run(req).await;
-    }
-    let origin = &request_origin(&state.config.public_url, req.headers());
-    let back_to = wants_html(req.headers())
-        .then(|| local_target(req.headers().get(REFERER)?.to_str().ok()?, origin))
-        .flatten();
-    let res = next.run(req).await;
-    let mut res = if res.headers().contains_key(SERVER_FN_ERROR_HEADER) {
-        typed_error(res, back_to).await
-    } else {
-        res
-    };
-    if let Some(location) = res.headers().get(LOCATION) {
-        let local = location.to_str().ok().and_then(|l| local_target(l, origin));
-        let value = HeaderValue::from_str(local.as_deref().unwrap_or("/"))
-            .expect("a local target is a valid header value");
-        res.headers_mut().insert(LOCATION, value);
-    }
-    // Answers here carry key cards and personal data: never cache them.
-    res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
-}
-
-async fn typed_error(res: Response, back_to: Option<String>) -> Response {
-    let (parts, body) = res.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
-    let err: ApiError = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| ApiError::new(ErrorCode::Internal, "something went wrong"));
-    let mut out = match back_to {
-        Some(page) => {
-            // Keep the page's other parameters (such as `next`) as they were, replace any earlier
-            // error. The target is normalised already: no control characters, nothing to escape.
-            let page = page.split('#').next().unwrap_or_default();
-            let (path, query) = page.split_once('?').unwrap_or((page, ""));
-            let error = format!("error={}", err.error.name());
-            let query: Vec<&str> = query
-                .split('&')
-                .filter(|p| !p.is_empty() && !p.starts_with("error="))
-                .chain([error.as_str()])
-                .collect();
-            let location = format!("{path}?{}", query.join("&"));
-            let mut res = Response::new(Body::empty());
-            *res.status_mut() = StatusCode::SEE_OTHER;
-            res.headers_mut().insert(
-                LOCATION,
-                HeaderValue::from_str(&location).expect("a local target is a valid header value"),
-            );
-            res
-        }
-        None => err.into_response(),
-    };
-    // Cookies the server function set (e.g. cleared after a refused refresh) still apply.
-    for cookie in parts.headers.get_all(SET_COOKIE) {
-        out.headers_mut().append(SET_COOKIE, cookie.clone());
-    }
-    out
 }

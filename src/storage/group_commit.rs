@@ -29,7 +29,9 @@ use std::time::Duration;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::sqlite::SESSION_COLUMNS;
+use super::sql::{self, session_columns};
+
+const SESSION_COLUMNS: &str = session_columns!();
 use super::{Decide, NewEvent, Rotation, SessionRecord, SessionUpdate, StoreError};
 
 /// The most visits one transaction takes: enough that a batch's cost per visit is small, few
@@ -291,20 +293,16 @@ async fn update_one(
         }
         #[cfg(feature = "demo")]
         SessionUpdate::Lapse { at } => {
-            let sql = format!(
-                "UPDATE sessions SET idle_expires_at = min(idle_expires_at, ?1), \
-                 absolute_expires_at = min(absolute_expires_at, ?1) \
-                 WHERE id = ?2 RETURNING {SESSION_COLUMNS}"
+            let lapse = concat!(
+                "UPDATE sessions SET idle_expires_at = min(idle_expires_at, $1), \
+                 absolute_expires_at = min(absolute_expires_at, $1) WHERE id = $2 RETURNING ",
+                session_columns!()
             );
-            sqlx::query_as(&sql).bind(*at).bind(id).fetch_one(conn).await
+            sqlx::query_as(lapse).bind(*at).bind(id).fetch_one(conn).await
         }
         SessionUpdate::Revoke { at, reason } => {
-            let sql = format!(
-                "UPDATE sessions SET revoked_at = coalesce(revoked_at, ?), \
-                 revoked_reason = coalesce(revoked_reason, ?) WHERE id = ? \
-                 RETURNING {SESSION_COLUMNS}"
-            );
-            sqlx::query_as(&sql).bind(*at).bind(reason).bind(id).fetch_one(conn).await
+            let query = sqlx::query_as(sql::REVOKE_SESSION).bind(*at).bind(reason).bind(id);
+            query.fetch_one(conn).await
         }
     }
 }

@@ -12,6 +12,7 @@
 
 mod group_commit;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 use std::sync::Arc;

@@ -17,9 +17,10 @@
 use std::str::FromStr;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 
 use super::group_commit::{self, GroupCommit};
+use super::sql::{self, bind_session};
 use super::*;
 
 /// The SQLite implementation of [`Store`].
@@ -32,11 +33,6 @@ pub struct SqliteStore {
     /// Visits to the front desk, decided and written in batches on `writer`.
     group_commit: GroupCommit,
 }
-
-pub(super) const SESSION_COLUMNS: &str =
-    "id, guest_id, generation, salt, current_hash, current_issued_at, \
-    current_expires_at, previous_hash, rotated_at, created_at, last_used_at, idle_expires_at, \
-    absolute_expires_at, revoked_at, revoked_reason, user_agent, client_address";
 
 impl SqliteStore {
     /// Opens (creating the file and its folder if needed) and migrates the database at `url`,
@@ -105,87 +101,40 @@ impl SqliteStore {
     }
 }
 
-async fn insert_events(
-    conn: &mut sqlx::SqliteConnection,
-    session_id: &str,
-    guest_id: &str,
-    events: &[NewEvent],
-) -> Result<(), sqlx::Error> {
-    for e in events {
-        sqlx::query(
-            "INSERT INTO session_events (session_id, guest_id, at, kind, generation, detail) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(session_id)
-        .bind(guest_id)
-        .bind(e.at)
-        .bind(e.kind.as_str())
-        .bind(e.generation)
-        .bind(&e.detail)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
+sql::transaction_helpers!(sqlx::SqliteConnection);
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query(sql::PING).execute(&self.pool).await?;
         Ok(())
     }
 
     async fn create_guest(&self, g: &GuestRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO guests (id, username, username_key, password_hash, created_at, \
-             password_changed_at) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&g.id)
-        .bind(&g.username)
-        .bind(g.username.to_lowercase())
-        .bind(&g.password_hash)
-        .bind(g.created_at)
-        .bind(g.created_at)
-        .execute(&self.writer)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::UsernameTaken
-            } else {
-                e.into()
-            }
-        })?;
+        sqlx::query(sql::INSERT_GUEST)
+            .bind(&g.id)
+            .bind(&g.username)
+            .bind(g.username.to_lowercase())
+            .bind(&g.password_hash)
+            .bind(g.created_at)
+            .execute(&self.writer)
+            .await
+            .map_err(sql::guest_insert_error)?;
         Ok(())
     }
 
     async fn guest_by_username(&self, username: &str) -> Result<Option<GuestRecord>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, username, password_hash, created_at FROM guests WHERE username_key = ?",
-        )
-        .bind(username.to_lowercase())
-        .fetch_optional(&self.pool)
-        .await?)
+        let query = sqlx::query_as(sql::GUEST_BY_USERNAME).bind(username.to_lowercase());
+        Ok(query.fetch_optional(&self.pool).await?)
     }
 
     async fn guest(&self, id: &str) -> Result<Option<GuestRecord>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, username, password_hash, created_at FROM guests WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(sqlx::query_as(sql::GUEST_BY_ID).bind(id).fetch_optional(&self.pool).await?)
     }
 
     async fn upgrade_password_hash(&self, guest_id: &str, hash: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE guests SET password_hash = ? WHERE id = ?")
-            .bind(hash)
-            .bind(guest_id)
-            .execute(&self.writer)
-            .await?;
+        let query = sqlx::query(sql::UPGRADE_PASSWORD_HASH).bind(hash).bind(guest_id);
+        query.execute(&self.writer).await?;
         Ok(())
     }
 
@@ -197,12 +146,8 @@ impl Store for SqliteStore {
         at: Timestamp,
     ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("UPDATE guests SET password_hash = ?, password_changed_at = ? WHERE id = ?")
-            .bind(hash)
-            .bind(at)
-            .bind(guest_id)
-            .execute(&mut *tx)
-            .await?;
+        let query = sqlx::query(sql::CHANGE_PASSWORD).bind(hash).bind(at).bind(guest_id);
+        query.execute(&mut *tx).await?;
         let revoked = revoke_active(
             &mut tx,
             guest_id,
@@ -221,28 +166,7 @@ impl Store for SqliteStore {
 
     async fn create_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(&format!(
-            "INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(&s.id)
-        .bind(&s.guest_id)
-        .bind(s.generation)
-        .bind(&s.salt)
-        .bind(&s.current_hash)
-        .bind(s.current_issued_at)
-        .bind(s.current_expires_at)
-        .bind(&s.previous_hash)
-        .bind(s.rotated_at)
-        .bind(s.created_at)
-        .bind(s.last_used_at)
-        .bind(s.idle_expires_at)
-        .bind(s.absolute_expires_at)
-        .bind(s.revoked_at)
-        .bind(&s.revoked_reason)
-        .bind(&s.user_agent)
-        .bind(&s.client_address)
-        .execute(&mut *tx)
-        .await?;
+        bind_session!(sqlx::query(sql::INSERT_SESSION), s).execute(&mut *tx).await?;
         let event = NewEvent {
             at: s.created_at,
             kind: EventKind::CheckedIn,
@@ -255,30 +179,15 @@ impl Store for SqliteStore {
     }
 
     async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        Ok(sqlx::query_as(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(sql::SESSION_BY_ID).bind(id).fetch_optional(&self.pool).await?)
     }
 
     async fn booking_with_guest(&self, id: &str) -> Result<Option<BookingWithGuest>, StoreError> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT s.*, g.username, g.created_at AS guest_since \
-             FROM (SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?) AS s \
-             JOIN guests AS g ON g.id = s.guest_id"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(sqlx::query_as(sql::BOOKING_WITH_GUEST).bind(id).fetch_optional(&self.pool).await?)
     }
 
     async fn sessions_of(&self, guest_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE guest_id = ? ORDER BY created_at DESC, id"
-        ))
-        .bind(guest_id)
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(sqlx::query_as(sql::SESSIONS_OF).bind(guest_id).fetch_all(&self.pool).await?)
     }
 
     async fn transact_session(
@@ -304,35 +213,17 @@ impl Store for SqliteStore {
     }
 
     async fn events(&self, session_id: &str, limit: u32) -> Result<Vec<SessionEvent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, session_id, at, kind, generation, detail FROM session_events \
-             WHERE session_id = ? ORDER BY id LIMIT ?",
-        )
-        .bind(session_id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|row| {
-                Some(SessionEvent {
-                    id: row.get("id"),
-                    session_id: row.get("session_id"),
-                    at: row.get("at"),
-                    kind: EventKind::parse(row.get::<&str, _>("kind"))?,
-                    generation: row.get("generation"),
-                    detail: row.get("detail"),
-                })
-            })
-            .collect())
+        let query = sqlx::query_as(sql::EVENTS).bind(session_id).bind(i64::from(limit));
+        let rows: Vec<sql::EventRow> = query.fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().filter_map(sql::EventRow::into_event).collect())
     }
 
     async fn take_login_attempt(&self, account: &str, gcra: Gcra) -> Result<Attempt, StoreError> {
         // One statement, so concurrent attempts (from any process) serialise on the write lock.
         let allowed: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO login_throttle (account, tat) VALUES (?1, ?2 + ?3) \
-             ON CONFLICT (account) DO UPDATE SET tat = max(login_throttle.tat, ?2) + ?3 \
-             WHERE max(login_throttle.tat, ?2) + ?3 - ?2 <= ?4 RETURNING tat",
+            "INSERT INTO login_throttle (account, tat) VALUES ($1, $2 + $3) \
+             ON CONFLICT (account) DO UPDATE SET tat = max(login_throttle.tat, $2) + $3 \
+             WHERE max(login_throttle.tat, $2) + $3 - $2 <= $4 RETURNING tat",
         )
         .bind(account)
         .bind(gcra.now_ms)
@@ -343,19 +234,15 @@ impl Store for SqliteStore {
         if allowed.is_some() {
             return Ok(Attempt::Allowed);
         }
-        let tat: Option<i64> =
-            sqlx::query_scalar("SELECT tat FROM login_throttle WHERE account = ?")
-                .bind(account)
-                .fetch_optional(&self.writer)
-                .await?;
+        let tat: Option<i64> = sqlx::query_scalar(sql::THROTTLE_TAT)
+            .bind(account)
+            .fetch_optional(&self.writer)
+            .await?;
         Ok(Attempt::Refused(gcra.wait(tat.unwrap_or(gcra.now_ms))))
     }
 
     async fn forget_login_attempts(&self, now_ms: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM login_throttle WHERE tat < ?")
-            .bind(now_ms)
-            .execute(&self.writer)
-            .await?;
+        sqlx::query(sql::FORGET_LOGIN_ATTEMPTS).bind(now_ms).execute(&self.writer).await?;
         Ok(())
     }
 
@@ -366,17 +253,13 @@ impl Store for SqliteStore {
         now: Timestamp,
         live_since: Timestamp,
     ) -> Result<Option<IssuerConflict>, StoreError> {
+        // BEGIN IMMEDIATE takes the write lock first: instances starting at the same moment
+        // take turns, so two of them cannot both see an empty roll.
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let conflict = other_issuer(&mut tx, instance, issuer, live_since).await?;
         if conflict.is_none() {
-            sqlx::query(
-                "INSERT INTO instances (id, issuer, started_at, seen_at) VALUES (?1, ?2, ?3, ?3)",
-            )
-            .bind(instance)
-            .bind(issuer)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            let query = sqlx::query(sql::JOIN).bind(instance).bind(issuer).bind(now);
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(conflict)
@@ -391,101 +274,35 @@ impl Store for SqliteStore {
         forget_before: Timestamp,
     ) -> Result<Option<IssuerConflict>, StoreError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "INSERT INTO instances (id, issuer, started_at, seen_at) VALUES (?1, ?2, ?3, ?3) \
-             ON CONFLICT (id) DO UPDATE SET seen_at = ?3",
-        )
-        .bind(instance)
-        .bind(issuer)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM instances WHERE seen_at < ?")
-            .bind(forget_before)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(sql::HEARTBEAT).bind(instance).bind(issuer).bind(now).execute(&mut *tx).await?;
+        sqlx::query(sql::FORGET_INSTANCES).bind(forget_before).execute(&mut *tx).await?;
         let conflict = other_issuer(&mut tx, instance, issuer, live_since).await?;
         tx.commit().await?;
         Ok(conflict)
     }
 
     async fn leave(&self, instance: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM instances WHERE id = ?")
-            .bind(instance)
+        sqlx::query(sql::LEAVE).bind(instance).execute(&self.writer).await?;
+        Ok(())
+    }
+
+    #[cfg(feature = "demo")]
+    async fn keep_stolen(&self, copy: &StolenCopy) -> Result<(), StoreError> {
+        sqlx::query(sql::KEEP_STOLEN)
+            .bind(&copy.session_id)
+            .bind(copy.generation)
+            .bind(&copy.salt)
+            .bind(copy.issued_at)
+            .bind(copy.expires_at)
             .execute(&self.writer)
             .await?;
         Ok(())
     }
 
     #[cfg(feature = "demo")]
-    async fn keep_stolen(&self, copy: &StolenCopy) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO demo_stolen (session_id, generation, salt, issued_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (session_id) DO UPDATE SET \
-             generation = ?2, salt = ?3, issued_at = ?4, expires_at = ?5",
-        )
-        .bind(&copy.session_id)
-        .bind(copy.generation)
-        .bind(&copy.salt)
-        .bind(copy.issued_at)
-        .bind(copy.expires_at)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    #[cfg(feature = "demo")]
     async fn stolen(&self, session_id: &str) -> Result<Option<StolenCopy>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT session_id, generation, salt, issued_at, expires_at FROM demo_stolen \
-             WHERE session_id = ?1",
-        )
-        .bind(session_id)
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(sqlx::query_as(sql::STOLEN).bind(session_id).fetch_optional(&self.pool).await?)
     }
-}
-
-async fn other_issuer(
-    tx: &mut sqlx::SqliteConnection,
-    instance: &str,
-    issuer: &str,
-    live_since: Timestamp,
-) -> Result<Option<IssuerConflict>, sqlx::Error> {
-    let row: Option<(String, String)> = sqlx::query_as(
-        "SELECT id, issuer FROM instances WHERE id <> ? AND issuer <> ? AND seen_at >= ? LIMIT 1",
-    )
-    .bind(instance)
-    .bind(issuer)
-    .bind(live_since)
-    .fetch_optional(&mut *tx)
-    .await?;
-    Ok(row.map(|(instance, issuer)| IssuerConflict { instance, issuer }))
-}
-
-async fn revoke_active(
-    tx: &mut sqlx::SqliteConnection,
-    guest_id: &str,
-    except: Option<&str>,
-    kind: EventKind,
-    reason: &str,
-    at: Timestamp,
-) -> Result<Vec<String>, StoreError> {
-    let ids: Vec<String> = sqlx::query_scalar(
-        "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
-         WHERE guest_id = ? AND revoked_at IS NULL AND id IS NOT ? RETURNING id",
-    )
-    .bind(at)
-    .bind(reason)
-    .bind(guest_id)
-    .bind(except)
-    .fetch_all(&mut *tx)
-    .await?;
-    for id in &ids {
-        let event = NewEvent { at, kind, generation: None, detail: Some(reason.to_owned()) };
-        insert_events(tx, id, guest_id, &[event]).await?;
-    }
-    Ok(ids)
 }
 
 #[cfg(test)]

@@ -4,6 +4,9 @@
 //! `KEYCARD_DEMO_CONTROLS` is on.
 
 use leptos::prelude::*;
+
+#[cfg(feature = "ssr")]
+use crate::request;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
@@ -24,7 +27,7 @@ pub struct DemoOutcome {
 /// A setting of the server, not of a booking: pages ask once, whoever is (or is not) checked in.
 #[server(prefix = "/api", endpoint = "demo/enabled")]
 pub async fn demo_enabled() -> Result<bool, ApiError> {
-    Ok(ssr::front_desk()?.policy().demo_controls)
+    Ok(request::front_desk()?.policy().demo_controls)
 }
 
 /// `POST /api/demo/steal`: demo only. A thief copies the booking confirmation; the copy stays
@@ -32,7 +35,7 @@ pub async fn demo_enabled() -> Result<bool, ApiError> {
 #[server(prefix = "/api", endpoint = "demo/steal")]
 pub async fn demo_steal() -> Result<DemoOutcome, ApiError> {
     let CheckedIn { guest, .. } = CheckedIn::from_server_fn().await?;
-    let generation = ssr::front_desk()?.demo_steal(&guest).await?;
+    let generation = request::front_desk()?.demo_steal(&guest).await?;
     Ok(DemoOutcome { outcome: "copied".into(), generation: Some(generation) })
 }
 
@@ -41,7 +44,7 @@ pub async fn demo_steal() -> Result<DemoOutcome, ApiError> {
 pub async fn demo_thief() -> Result<DemoOutcome, ApiError> {
     // The amenity door on purpose: the guest's own booking may already be cancelled.
     let KeyCard { holder, .. } = KeyCard::from_server_fn().await?;
-    let outcome = ssr::front_desk()?.demo_thief_visit(&holder).await?;
+    let outcome = request::front_desk()?.demo_thief_visit(&holder).await?;
     let outcome = serde_json::to_value(outcome).ok().and_then(|v| v.as_str().map(str::to_owned));
     Ok(DemoOutcome { outcome: outcome.unwrap_or_default(), generation: None })
 }
@@ -50,7 +53,7 @@ pub async fn demo_thief() -> Result<DemoOutcome, ApiError> {
 #[server(prefix = "/api", endpoint = "demo/expire-soon")]
 pub async fn demo_expire_soon() -> Result<MeResponse, ApiError> {
     let CheckedIn { guest, .. } = CheckedIn::from_server_fn().await?;
-    let desk = ssr::front_desk()?;
+    let desk = request::front_desk()?;
     let (key_card, claims) = desk.demo_short_key_card(&guest, 10).await?;
     let short = desk.verify_booking(&key_card).await?;
     let me = ssr::me_for(&short, key_card);
@@ -66,7 +69,7 @@ pub async fn demo_expire_soon() -> Result<MeResponse, ApiError> {
 #[server(prefix = "/api", endpoint = "demo/lapse")]
 pub async fn demo_lapse() -> Result<MeResponse, ApiError> {
     let CheckedIn { guest, .. } = CheckedIn::from_server_fn().await?;
-    let desk = ssr::front_desk()?;
+    let desk = request::front_desk()?;
     let (key_card, claims) = desk.demo_lapse(&guest, LAPSE_SECS).await?;
     let short = desk.verify_booking(&key_card).await?;
     let me = ssr::me_for(&short, key_card);
@@ -134,7 +137,7 @@ pub async fn lab_try(
     let (token, source) = match present.as_deref().unwrap_or("token") {
         "token" => (token.unwrap_or_default(), LabSource::Shown),
         "confirmation" => (
-            ssr::confirmation().ok_or_else(|| {
+            request::confirmation().ok_or_else(|| {
                 // Not `confirmation_missing`: that code ends a booking, and nothing ended here.
                 ApiError::new(
                     super::ErrorCode::BadRequest,
@@ -150,7 +153,7 @@ pub async fn lab_try(
             ))
         }
     };
-    let found = ssr::front_desk()?.lab_try(&guest, &token, door, source).await?;
+    let found = request::front_desk()?.lab_try(&guest, &token, door, source).await?;
     let reason = match found.verdict {
         LabVerdict::Refused(e) => e.to_string(),
         LabVerdict::Replayed => "a genuine confirmation of this booking, but an old one".to_owned(),

@@ -5,26 +5,22 @@
 
 #[cfg(feature = "demo")]
 mod demo;
-mod error;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
+pub use crate::error::{ApiError, ErrorCode};
+pub use crate::request::{CONFIRMATION_COOKIE, CONFIRMATION_PATH, KEY_CARD_COOKIE};
 #[cfg(feature = "demo")]
 pub use demo::*;
-pub use error::{ApiError, ErrorCode};
 
 use leptos::prelude::*;
+
+#[cfg(feature = "ssr")]
+use crate::request;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
 use crate::guard::{CheckedIn, KeyCard};
-
-/// The key card cookie. `__Host-` binds it to this exact origin (Secure, Path=/, no Domain).
-pub const KEY_CARD_COOKIE: &str = "__Host-keycard";
-/// The booking confirmation cookie, sent only to the front desk's paths.
-pub const CONFIRMATION_COOKIE: &str = "__Secure-confirmation";
-/// Where the booking confirmation cookie is sent.
-pub const CONFIRMATION_PATH: &str = "/api/auth";
 
 /// A guest, as the API shows them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,8 +113,8 @@ pub struct EventInfo {
 /// `POST /api/auth/register`: creates the guest and checks them in (201).
 #[server(prefix = "/api", endpoint = "auth/register")]
 pub async fn register(username: String, password: String) -> Result<CheckInResponse, ApiError> {
-    let desk = ssr::front_desk()?;
-    let issued = desk.register(&username, &password, &ssr::client_info()).await?;
+    let desk = request::front_desk()?;
+    let issued = desk.register(&username, &password, &request::client_info()).await?;
     ssr::set_status(http::StatusCode::CREATED);
     Ok(ssr::checked_in(&issued))
 }
@@ -126,8 +122,8 @@ pub async fn register(username: String, password: String) -> Result<CheckInRespo
 /// `POST /api/auth/login`: check-in.
 #[server(prefix = "/api", endpoint = "auth/login")]
 pub async fn login(username: String, password: String) -> Result<CheckInResponse, ApiError> {
-    let desk = ssr::front_desk()?;
-    let issued = desk.check_in(&username, &password, &ssr::client_info()).await?;
+    let desk = request::front_desk()?;
+    let issued = desk.check_in(&username, &password, &request::client_info()).await?;
     Ok(ssr::checked_in(&issued))
 }
 
@@ -135,14 +131,14 @@ pub async fn login(username: String, password: String) -> Result<CheckInResponse
 /// a new confirmation.
 #[server(prefix = "/api", endpoint = "auth/refresh")]
 pub async fn refresh() -> Result<CheckInResponse, ApiError> {
-    let desk = ssr::front_desk()?;
-    let Some(confirmation) = ssr::confirmation() else {
+    let desk = request::front_desk()?;
+    let Some(confirmation) = request::confirmation() else {
         return Err(ApiError::new(
             ErrorCode::ConfirmationMissing,
             "no booking confirmation was presented",
         ));
     };
-    match desk.refresh(&confirmation, &ssr::client_info()).await {
+    match desk.refresh(&confirmation, &request::client_info()).await {
         Ok(issued) => Ok(ssr::checked_in(&issued)),
         Err(e) => {
             let e = ApiError::from(e);
@@ -164,7 +160,7 @@ pub async fn logout(scope: Option<String>) -> Result<EndedResponse, ApiError> {
         "all" => Scope::All,
         _ => return Err(ApiError::new(ErrorCode::BadRequest, "scope must be this, others or all")),
     };
-    let desk = ssr::front_desk()?;
+    let desk = request::front_desk()?;
     let result = match CheckedIn::from_server_fn().await {
         Ok(CheckedIn { guest, .. }) => desk.check_out(&guest, scope).await.map_err(ApiError::from),
         Err(e) => Err(e),
@@ -185,7 +181,7 @@ pub async fn change_password(
     new_password: String,
 ) -> Result<EndedResponse, ApiError> {
     let CheckedIn { guest, .. } = CheckedIn::from_server_fn().await?;
-    let desk = ssr::front_desk()?;
+    let desk = request::front_desk()?;
     let ended = desk.change_password(&guest, &current_password, &new_password).await?;
     Ok(EndedResponse { ended })
 }
@@ -206,7 +202,7 @@ pub async fn room_service() -> Result<RoomServiceOrder, ApiError> {
             "Breakfast for {}, delivered to your room.",
             guest.claims().preferred_username
         ),
-        served_at: ssr::front_desk()?.clock().now(),
+        served_at: request::front_desk()?.clock().now(),
         session_id: guest.booking_id().to_owned(),
     })
 }
@@ -215,7 +211,7 @@ pub async fn room_service() -> Result<RoomServiceOrder, ApiError> {
 #[server(prefix = "/api", endpoint = "sessions")]
 pub async fn sessions() -> Result<SessionsResponse, ApiError> {
     let CheckedIn { guest, .. } = CheckedIn::from_server_fn().await?;
-    let list = ssr::front_desk()?.sessions(&guest).await?;
+    let list = request::front_desk()?.bookings(&guest).await?;
     Ok(SessionsResponse {
         current_session_id: guest.booking_id().to_owned(),
         sessions: list.iter().map(ssr::booking_info).collect(),
@@ -226,7 +222,7 @@ pub async fn sessions() -> Result<SessionsResponse, ApiError> {
 #[server(prefix = "/api", endpoint = "sessions/revoke")]
 pub async fn revoke_session(session_id: String) -> Result<EndedResponse, ApiError> {
     let CheckedIn { guest, .. } = CheckedIn::from_server_fn().await?;
-    ssr::front_desk()?.revoke_session(&guest, &session_id).await?;
+    request::front_desk()?.end_booking(&guest, &session_id).await?;
     Ok(EndedResponse { ended: vec![session_id] })
 }
 
@@ -234,7 +230,7 @@ pub async fn revoke_session(session_id: String) -> Result<EndedResponse, ApiErro
 #[server(prefix = "/api", endpoint = "sessions/events")]
 pub async fn session_events() -> Result<Vec<EventInfo>, ApiError> {
     let KeyCard { holder, .. } = KeyCard::from_server_fn().await?;
-    let events = ssr::front_desk()?.events(&holder).await?;
+    let events = request::front_desk()?.events(&holder).await?;
     Ok(events
         .into_iter()
         .map(|e| EventInfo {

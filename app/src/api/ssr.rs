@@ -1,67 +1,19 @@
-//! Server-side glue between the server functions and the auth core: where the key card and the
-//! booking confirmation are read from, how cookies are set, and how core errors become
-//! [`ApiError`]s.
+//! Server-side glue between the server functions and the auth core: how cookies are set, how
+//! answers are built, and how core errors become [`ApiError`]s. (What a request carries is read
+//! in [`crate::request`].)
 
 use cookie::{Cookie, SameSite};
-use http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
-use http::{HeaderMap, HeaderValue, StatusCode};
-use keycard::front_desk::{ClientInfo, GuestView, Issued, SessionView};
+use http::header::SET_COOKIE;
+use http::{HeaderValue, StatusCode};
+use keycard::front_desk::{BookingView, GuestView, Issued};
 use keycard::jwt::TokenError;
-use keycard::{AuthError, CheckedInGuest, FrontDesk};
+use keycard::{AuthError, CheckedInGuest};
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 
 use super::{ApiError, BookingInfo, CheckInResponse, ErrorCode, GuestInfo, MeResponse};
 
-pub use super::{CONFIRMATION_COOKIE, CONFIRMATION_PATH, KEY_CARD_COOKIE};
-
-/// The front desk the server put in context.
-pub fn front_desk() -> Result<FrontDesk, ApiError> {
-    use_context::<FrontDesk>().ok_or_else(|| {
-        tracing::error!("the front desk is missing from the server function context");
-        ApiError::new(ErrorCode::Internal, "something went wrong")
-    })
-}
-
-/// The current request's headers (in a server function or a page render).
-pub fn headers() -> HeaderMap {
-    use_context::<http::request::Parts>().map(|p| p.headers).unwrap_or_default()
-}
-
-/// Where the request came from (set by the server's middleware).
-pub fn client_info() -> ClientInfo {
-    use_context::<http::request::Parts>()
-        .and_then(|p| p.extensions.get::<ClientInfo>().cloned())
-        .unwrap_or_default()
-}
-
-/// Reads a cookie from request headers.
-pub fn cookie_from(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_owned())
-}
-
-/// The key card from `Authorization: Bearer` (API clients) or the cookie (browsers).
-pub fn key_card_from(headers: &HeaderMap) -> Option<String> {
-    let bearer = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_owned());
-    bearer.or_else(|| cookie_from(headers, KEY_CARD_COOKIE)).filter(|t| !t.is_empty())
-}
-
-/// The booking confirmation cookie of the current request.
-pub fn confirmation() -> Option<String> {
-    cookie_from(&headers(), CONFIRMATION_COOKIE).filter(|t| !t.is_empty())
-}
+use crate::request::{CONFIRMATION_COOKIE, CONFIRMATION_PATH, KEY_CARD_COOKIE};
 
 /// Sets the response status (e.g. 201 for registration).
 pub fn set_status(status: StatusCode) {
@@ -129,7 +81,7 @@ pub fn checked_in(issued: &Issued) -> CheckInResponse {
         expires_at: claims.exp,
         session_id: claims.sid.clone(),
         guest: guest_info(&issued.guest),
-        booking: booking_info(&issued.session),
+        booking: booking_info(&issued.booking),
     }
 }
 
@@ -147,7 +99,7 @@ pub fn guest_info(g: &GuestView) -> GuestInfo {
     GuestInfo { id: g.id.clone(), username: g.username.clone(), created_at: g.created_at }
 }
 
-pub fn booking_info(s: &SessionView) -> BookingInfo {
+pub fn booking_info(s: &BookingView) -> BookingInfo {
     BookingInfo {
         session_id: s.id.clone(),
         generation: s.generation,

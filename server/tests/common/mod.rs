@@ -25,6 +25,21 @@ use sqlx::{PgPool, SqlitePool};
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// One test binary runs its tests two at a time: tests that load both cores take turns
+/// ([`heavy`]), and tests that measure time wait while one runs ([`timed`]), so that neither
+/// disturbs the other's figures.
+static LOAD: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// Held by a test that loads both cores (real processes under load, thousands of requests).
+pub async fn heavy() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    LOAD.write().await
+}
+
+/// Held by a test that asserts how long something took.
+pub async fn timed() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    LOAD.read().await
+}
+
 /// Which database a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -433,4 +448,100 @@ pub async fn raw_request(
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     Some(RawAnswer { status, headers, body: answer[split + 4..].to_vec() })
+}
+
+/// The built `keycard-server` binary, run as a process of its own on `127.0.0.1:0`; killed when
+/// dropped.
+pub struct BuiltServer {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Everything it printed so far, on either stream.
+    log: Arc<std::sync::Mutex<String>>,
+}
+
+impl BuiltServer {
+    /// Starts the server built with these tests on `data_dir`, with `settings` on top of an empty
+    /// environment; waits for its address.
+    pub fn start(data_dir: &std::path::Path, settings: &[(&str, &str)]) -> Self {
+        Self::start_binary(None, data_dir, settings)
+    }
+
+    /// [`BuiltServer::start`] with another build of the server, if `binary` names one.
+    pub fn start_binary(
+        binary: Option<&std::ffi::OsStr>,
+        data_dir: &std::path::Path,
+        settings: &[(&str, &str)],
+    ) -> Self {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let binary = binary.unwrap_or(env!("CARGO_BIN_EXE_keycard-server").as_ref());
+        let mut child = Command::new(binary)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("KEYCARD_ADDR", "127.0.0.1:0")
+            .env("KEYCARD_DATA_DIR", data_dir)
+            .envs(settings.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server binary starts");
+        // Both streams are read all along (a pipe nobody reads would fill and block the server).
+        let log = Arc::new(std::sync::Mutex::new(String::new()));
+        let (address_tx, address_rx) = std::sync::mpsc::channel();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let streams: [(Box<dyn BufRead + Send>, _); 2] =
+            [(Box::new(stdout), Some(address_tx)), (Box::new(stderr), None)];
+        for (stream, address_tx) in streams {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in stream.lines().map_while(Result::ok) {
+                    if let (Some(tx), Some(base)) =
+                        (&address_tx, line.strip_prefix("Keycard is open at "))
+                    {
+                        let _ = tx.send(base.to_owned());
+                    }
+                    log.lock().unwrap().push_str(&(line + "\n"));
+                }
+            });
+        }
+        let base = address_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the server printed no address:\n{}", log.lock().unwrap()));
+        Self { child, base, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends SIGTERM and waits for the exit: how long it took, or what is wrong.
+    pub fn stop(&mut self, within: std::time::Duration) -> Result<std::time::Duration, String> {
+        let asked = std::time::Instant::now();
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) }, 0);
+        loop {
+            if self.child.try_wait().unwrap().is_some() {
+                return Ok(asked.elapsed());
+            }
+            if asked.elapsed() > within {
+                let _ = self.child.kill();
+                return Err(format!("still running {within:?} after SIGTERM"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// What it printed so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for BuiltServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

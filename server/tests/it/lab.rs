@@ -3,11 +3,9 @@
 //! step 4 of the article, live (the booking lapses by time); and the wire's description of each
 //! exchange, which names cookies but never shows a value.
 
-mod common;
-
+use crate::common::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::*;
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 

@@ -8,12 +8,7 @@
 //! other pages are asked for on that same thread. The others run the real binary on a
 //! multi-threaded runtime with real sockets.
 
-mod common;
-
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
@@ -21,6 +16,8 @@ use futures::StreamExt;
 use keycard::{Config, FrontDesk};
 use keycard_app::probes::{self, held};
 use tower::ServiceExt;
+
+use crate::common::BuiltServer;
 
 const FAVICON: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\"/>";
 
@@ -133,96 +130,23 @@ async fn no_answer_carries_what_another_requests_render_wrote() {
     assert_eq!(page.headers[held::HEADER.0], held::HEADER.1);
 }
 
-/// The built server, started on a free port with its own data and site folders.
-struct Server {
-    child: Child,
-    base: String,
-    /// Everything it printed so far, on either stream.
-    log: Arc<Mutex<String>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start(settings: &[(&str, &str)]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let site = dir.path().join("site");
-        std::fs::create_dir_all(&site).unwrap();
-        std::fs::write(site.join("favicon.svg"), FAVICON).unwrap();
-        // Another build of the server (an older one, for a before/after count) if named.
-        let binary = std::env::var_os("KEYCARD_ISOLATION_BINARY")
-            .unwrap_or_else(|| env!("CARGO_BIN_EXE_keycard-server").into());
-        let mut child = Command::new(binary)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("KEYCARD_ADDR", "127.0.0.1:0")
-            .env("KEYCARD_DATA_DIR", dir.path())
-            .env("LEPTOS_SITE_ROOT", &site)
-            .env("KEYCARD_LOGIN_PER_ADDRESS_PER_MINUTE", "100000")
-            .env("KEYCARD_LOGIN_PER_ACCOUNT_PER_MINUTE", "100000")
-            .env("RUST_LOG", "warn,keycard_server=info")
-            .envs(settings.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the server starts");
-        // Both streams are read all along (a pipe nobody reads would fill and block the server).
-        let log = Arc::new(Mutex::new(String::new()));
-        let (address_tx, address_rx) = std::sync::mpsc::channel();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        for (stream, address_tx) in [
-            (Box::new(stdout) as Box<dyn BufRead + Send>, Some(address_tx)),
-            (Box::new(stderr), None),
-        ] {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in stream.lines().map_while(Result::ok) {
-                    if let (Some(tx), Some(base)) =
-                        (&address_tx, line.strip_prefix("Keycard is open at "))
-                    {
-                        let _ = tx.send(base.to_owned());
-                    }
-                    log.lock().unwrap().push_str(&(line + "\n"));
-                }
-            });
-        }
-        let base = address_rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("the server printed no address:\n{}", log.lock().unwrap()));
-        Server { child, base, log, _dir: dir }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// Sends SIGTERM and waits for the exit: how long it took, or what is wrong.
-    fn stop(&mut self, within: Duration) -> Result<Duration, String> {
-        let asked = Instant::now();
-        // SAFETY: kill(2) on our own child's pid.
-        assert_eq!(unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) }, 0);
-        loop {
-            if self.child.try_wait().unwrap().is_some() {
-                return Ok(asked.elapsed());
-            }
-            if asked.elapsed() > within {
-                let _ = self.child.kill();
-                return Err(format!("still running {within:?} after SIGTERM"));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The built server on a data folder of its own, its site folder holding the favicon.
+fn start_server(settings: &[(&str, &str)]) -> (BuiltServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("favicon.svg"), FAVICON).unwrap();
+    let site = site.to_string_lossy().into_owned();
+    let mut all = vec![
+        ("LEPTOS_SITE_ROOT", site.as_str()),
+        ("KEYCARD_LOGIN_PER_ADDRESS_PER_MINUTE", "100000"),
+        ("KEYCARD_LOGIN_PER_ACCOUNT_PER_MINUTE", "100000"),
+        ("RUST_LOG", "warn,keycard_server=info"),
+    ];
+    all.extend_from_slice(settings);
+    // Another build of the server (an older one, for a before/after count) if named.
+    let binary = std::env::var_os("KEYCARD_ISOLATION_BINARY");
+    (BuiltServer::start_binary(binary.as_deref(), dir.path(), &all), dir)
 }
 
 /// What went wrong with one answer, if anything.
@@ -230,7 +154,7 @@ async fn check(
     kind: usize,
     n: usize,
     http: &reqwest::Client,
-    server: &Server,
+    server: &BuiltServer,
     card: &str,
 ) -> Option<String> {
     let cookie = format!("__Host-keycard={card}");
@@ -289,6 +213,7 @@ fn urlencode(s: &str) -> String {
 /// count).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_load_on_fresh_servers_gets_only_its_own_answers() {
+    let _turn = crate::common::heavy().await;
     let setting = |name: &str, default: usize| {
         std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
     };
@@ -302,11 +227,11 @@ async fn mixed_load_on_fresh_servers_gets_only_its_own_answers() {
     let mut problems = Vec::new();
     let mut slowest_stop = Duration::ZERO;
     for start in 0..starts {
-        let mut server = Server::start(&[("KEYCARD_SHUTDOWN_GRACE_SECS", "3")]);
-        let form = [("username", "isolation"), ("password", common::PASSWORD)];
+        let (mut server, _dir) = start_server(&[("KEYCARD_SHUTDOWN_GRACE_SECS", "3")]);
+        let form = [("username", "isolation"), ("password", crate::common::PASSWORD)];
         let res = http.post(server.url("/api/auth/register")).form(&form).send().await.unwrap();
         assert_eq!(res.status(), 201);
-        let card = common::set_cookies(res.headers())["__Host-keycard"].0.clone();
+        let card = crate::common::set_cookies(res.headers())["__Host-keycard"].0.clone();
         let mut answers = futures::stream::iter(0..requests)
             .map(|n| {
                 let (http, server, card) = (&http, &server, &card);
@@ -339,8 +264,9 @@ async fn mixed_load_on_fresh_servers_gets_only_its_own_answers() {
 /// abandoned, said so, and the process exits.
 #[tokio::test]
 async fn the_server_stops_within_its_grace_whatever_is_in_flight() {
+    let _turn = crate::common::timed().await;
     use tokio::io::AsyncWriteExt;
-    let mut server = Server::start(&[
+    let (mut server, _dir) = start_server(&[
         ("KEYCARD_SHUTDOWN_GRACE_SECS", "1"),
         ("KEYCARD_REQUEST_TIMEOUT_SECS", "120"),
     ]);

@@ -1,9 +1,7 @@
 //! Room service and the demo controls (theft and fast expiry), and forms posted without
 //! JavaScript.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -6,55 +6,32 @@
 //! database: no false theft alarm, no booking with two live confirmations, every answer a 200 or
 //! a 503 within the timeout (never a 500, never a hang), and service coming back by itself.
 
-mod common;
-
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres");
 
-/// One `keycard-server` process.
-struct Instance {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the real server binary on a free port, on `database`, with the shared key file.
-fn start_instance(database: &str, dir: &Path) -> Instance {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keycard-server"))
-        .env("KEYCARD_ADDR", "127.0.0.1:0")
-        .env("KEYCARD_DATA_DIR", dir)
-        .env("KEYCARD_DATABASE_URL", database)
-        .env("KEYCARD_PUBLIC_URL", "http://hotel.test")
-        .env("KEYCARD_DATABASE_TIMEOUT_SECS", "2")
-        .env("KEYCARD_REQUEST_TIMEOUT_SECS", "5")
-        .env("KEYCARD_LOGIN_PER_ACCOUNT_PER_MINUTE", "1000")
-        .env("KEYCARD_LOGIN_PER_ADDRESS_PER_MINUTE", "100000")
-        .env("KEYCARD_REFRESH_PER_ADDRESS_PER_MINUTE", "10000000")
-        .env("RUST_LOG", "off")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the server binary starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "the server did not open: {line:?}");
-    Instance { child, base }
+/// The real server binary on a free port, on `database`, with the shared key file.
+fn start_instance(database: &str, dir: &Path) -> BuiltServer {
+    BuiltServer::start(
+        dir,
+        &[
+            ("KEYCARD_DATABASE_URL", database),
+            ("KEYCARD_PUBLIC_URL", "http://hotel.test"),
+            ("KEYCARD_DATABASE_TIMEOUT_SECS", "2"),
+            ("KEYCARD_REQUEST_TIMEOUT_SECS", "5"),
+            ("KEYCARD_LOGIN_PER_ACCOUNT_PER_MINUTE", "1000"),
+            ("KEYCARD_LOGIN_PER_ADDRESS_PER_MINUTE", "100000"),
+            ("KEYCARD_REFRESH_PER_ADDRESS_PER_MINUTE", "10000000"),
+            ("RUST_LOG", "off"),
+        ],
+    )
 }
 
 /// A PostgreSQL cluster of this test's own, stopped when dropped.
@@ -121,10 +98,6 @@ impl Stop {
         self.0.load(Ordering::SeqCst) || Instant::now() > self.1
     }
 }
-
-/// The fault tests take turns: each loads both cores, and each measures what the other would
-/// disturb.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// One booking's client: refreshes in a loop until told to stop, sending each request to the
 /// next instance in turn that has not failed it, as a load balancer with passive health checks
@@ -201,7 +174,7 @@ async fn booking(pool: &sqlx::PgPool, sid: &str) -> (i64, String, Option<String>
 /// Two instances on `database`, one booking per client registered, and the clients' refresh
 /// loops under way.
 struct Load {
-    instances: [Instance; 2],
+    instances: [BuiltServer; 2],
     http: reqwest::Client,
     bases: Arc<Vec<String>>,
     start: Instant,
@@ -242,7 +215,7 @@ impl Load {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_one_instance_mid_load_loses_no_booking_and_the_other_keeps_serving() {
-    let _turn = ONE_AT_A_TIME.lock().await;
+    let _turn = heavy().await;
     let database = new_postgres_database().await;
     let mut load = two_instances_under_load(&database, 16).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -311,7 +284,7 @@ async fn http_refresh(http: &reqwest::Client, base: &str, confirmation: &str) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_restart_under_load_gets_503s_then_service_resumes_by_itself() {
-    let _turn = ONE_AT_A_TIME.lock().await;
+    let _turn = heavy().await;
     let pg = OwnPostgres::start();
     let database = new_postgres_database_on(url::Url::parse(&pg.url).unwrap()).await;
     let mut load = two_instances_under_load(&database, 8).await;

@@ -2,11 +2,7 @@
 //! has no demo: its routes answer 404, the room renders no demo panel, and the served API
 //! description lists no demo operation.
 
-#![cfg(not(feature = "demo"))]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -1,11 +1,9 @@
 //! The HTTP contract: status codes and bodies, cookies, cross-origin refusal, throttling, body
 //! limits, enumeration safety, and the baseline headers (token-requirements.md 19-20, 22-25).
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 

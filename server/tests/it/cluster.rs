@@ -4,9 +4,7 @@
 //! (`faults.rs`) does the same with real processes. Every test runs on both backends (SQLite
 //! shared by two processes on one machine is legal too; PostgreSQL is the road for many).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 
 /// Sends a refresh to `a` or `b` in turn, as a round-robin load balancer would.

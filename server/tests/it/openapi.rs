@@ -3,11 +3,9 @@
 //! with a documented status. The Schemathesis run in `scripts/test` then checks the answers'
 //! bodies and headers against it in depth.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::*;
+use crate::common::*;
 use keycard_app::api::ErrorCode;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;

@@ -2,9 +2,7 @@
 //! detection, parallel refreshes, what the database keeps, and the session limits, each on SQLite
 //! and on PostgreSQL.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 
 #[tokio::test]

@@ -2,11 +2,9 @@
 //! send a guest to another site. Panics and stuck requests are triggered by the UI's test probes
 //! (feature `test-probes`, switched on for this crate's tests only).
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use keycard::config::Mode;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -17,7 +15,7 @@ const HTML: (&str, &str) = ("accept", "text/html,application/xhtml+xml");
 
 /// The hostile `next` table the redirect unit test and the Playwright test share.
 fn hostile_next() -> Vec<(String, String, String)> {
-    let rows: Vec<Value> = serde_json::from_str(include_str!("../../app/hostile-next.json"))
+    let rows: Vec<Value> = serde_json::from_str(include_str!("../../../app/hostile-next.json"))
         .expect("the table parses");
     rows.iter()
         .map(|r| {
@@ -33,6 +31,7 @@ fn encode(value: &str) -> String {
 
 #[tokio::test]
 async fn a_line_break_in_next_redirects_a_checked_in_guest_to_the_room() {
+    let _turn = timed().await;
     let app = spawn_app().await;
     let ann = app.guest("ann").await;
     let cookie = format!("__Host-keycard={}", ann.key_card);
@@ -104,6 +103,7 @@ async fn a_failed_no_js_check_in_goes_back_to_its_own_page_only() {
 
 #[tokio::test]
 async fn a_panic_in_a_server_function_becomes_a_500_and_the_server_keeps_serving() {
+    let _turn = timed().await;
     let app = spawn_app().await;
     let started = Instant::now();
     let res = app.post("/api/__probe/panic", &[], &[]).await;
@@ -120,6 +120,7 @@ async fn a_panic_in_a_server_function_becomes_a_500_and_the_server_keeps_serving
 
 #[tokio::test]
 async fn a_panic_in_a_page_render_becomes_a_500_page_and_the_server_keeps_serving() {
+    let _turn = timed().await;
     let app = spawn_app().await;
     for probe in ["/__probe/panic", "/__probe/panic-in-suspense"] {
         let started = Instant::now();
@@ -135,6 +136,7 @@ async fn a_panic_in_a_page_render_becomes_a_500_page_and_the_server_keeps_servin
 
 #[tokio::test]
 async fn a_request_that_cannot_finish_gets_a_503_within_the_limit() {
+    let _turn = timed().await;
     let app = spawn_app_with(|c| c.limits.request_timeout = Duration::from_secs(1)).await;
     let started = Instant::now();
     let res = app.post("/api/__probe/slow", &[], &[]).await;
@@ -207,6 +209,7 @@ async fn a_normal_stay(app: &TestApp, name: &str) -> Duration {
 
 #[tokio::test]
 async fn idle_and_trickling_connections_do_not_keep_guests_out() {
+    let _turn = timed().await;
     let app = spawn_app_with(|c| c.limits.header_read_timeout = Duration::from_secs(2)).await;
     let idle_before = a_normal_stay(&app, "warmup").await;
     let mut idle = idle_connections(&app, 200).await;
@@ -230,6 +233,7 @@ async fn idle_and_trickling_connections_do_not_keep_guests_out() {
 
 #[tokio::test]
 async fn more_stuck_clients_than_the_cap_only_delay_a_guest_by_the_header_timeout() {
+    let _turn = timed().await;
     let app = spawn_app_with(|c| {
         c.limits.max_connections = 16;
         c.limits.header_read_timeout = Duration::from_secs(1);

@@ -1,11 +1,9 @@
 //! The key card (access token) against token-requirements.md lines 1-9: every forgery and misuse
 //! gets 401 from `/api/me` (stateful) and from the amenities (public keys only).
 
-mod common;
-
+use crate::common::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -57,7 +55,7 @@ async fn a_genuine_key_card_opens_both_doors_and_carries_the_rfc9068_claims() {
     assert_eq!(app.bearer("/api/me", &stay.key_card, &[]).await.status(), StatusCode::OK);
     assert_eq!(app.amenity("pool", &stay.key_card).await.status(), StatusCode::OK);
 
-    let h = common::header(&stay.key_card);
+    let h = crate::common::header(&stay.key_card);
     assert_eq!(h["typ"], "at+jwt");
     assert_eq!(h["alg"], "EdDSA");
     assert!(h["kid"].is_string());
@@ -78,7 +76,7 @@ async fn unsigned_and_alg_none_tokens_are_refused() {
     let app = spawn_app().await;
     let stay = app.guest("ann").await;
     let parts: Vec<&str> = stay.key_card.split('.').collect();
-    let mut h = common::header(&stay.key_card);
+    let mut h = crate::common::header(&stay.key_card);
     for alg in ["none", "None", "NONE", "nOnE"] {
         h["alg"] = json!(alg);
         let unsigned = format!("{}.{}.", b64(&h), parts[1]);
@@ -117,7 +115,7 @@ async fn keys_named_by_jku_jwk_or_a_foreign_kid_are_never_used() {
     let app = spawn_app().await;
     let stay = app.guest("ann").await;
     let payload = claims(&stay.key_card);
-    let our_kid = common::header(&stay.key_card)["kid"].as_str().unwrap().to_owned();
+    let our_kid = crate::common::header(&stay.key_card)["kid"].as_str().unwrap().to_owned();
     let (evil, evil_x, evil_signer) = attacker_key();
 
     // The attacker's key under our kid: the signature does not verify.
@@ -257,8 +255,8 @@ async fn the_jwks_publishes_public_keys_only_and_retired_keys_stop_working() {
         .map(|k| k["kid"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(kids.len(), 2);
-    assert_eq!(kids[0], common::header(&middle.key_card)["kid"]);
-    assert_eq!(kids[1], common::header(&old.key_card)["kid"]);
+    assert_eq!(kids[0], crate::common::header(&middle.key_card)["kid"]);
+    assert_eq!(kids[1], crate::common::header(&old.key_card)["kid"]);
     assert_eq!(app.amenity("gym", &old.key_card).await.status(), StatusCode::OK);
 
     // Second rotation: the first key is retired; its key cards are refused.
@@ -320,7 +318,7 @@ async fn forgeries_that_share_a_cached_cards_header_payload_or_prefix_are_refuse
     let parts: Vec<&str> = ann.key_card.split('.').collect();
     let (attacker, _, _) = attacker_key();
     let mut claims = claims(&ann.key_card);
-    let kid = common::header(&ann.key_card)["kid"].as_str().unwrap().to_owned();
+    let kid = crate::common::header(&ann.key_card)["kid"].as_str().unwrap().to_owned();
     let last = if parts[2].ends_with('A') { "B" } else { "A" };
     let forgeries = [
         // The cached card with its last signature character changed.

@@ -1,9 +1,7 @@
 //! Bookings against token-requirements.md lines 16-18 and 21: listing and ending sessions,
 //! password changes, and what revocation does to stateful and stateless doors.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 

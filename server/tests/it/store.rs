@@ -1,11 +1,9 @@
 //! The `Store` contract itself, method by method, on both backends: what the front desk relies
 //! on, stated once, so a third backend has a checklist that runs.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use keycard::storage::{
     Attempt, BookingWithGuest, EventKind, Gcra, GuestRecord, NewEvent, Rotation, SessionChange,
     SessionRecord, SessionUpdate, StoreError,

@@ -1,0 +1,165 @@
+//! Check-in and registration: a password for a new booking, behind the check-in throttles.
+
+use super::rotation::new_rotation;
+use super::{ClientInfo, FrontDesk, Issued};
+use crate::error::AuthError;
+use crate::jwt::random_id;
+use crate::passwords::{self, Verdict};
+use crate::storage::{Attempt, GuestRecord, SessionRecord};
+use crate::throttle::RetryAfter;
+
+impl FrontDesk {
+    /// One check-in or registration attempt: the per-address limit of this instance, then the
+    /// per-account limit of the whole cluster (in the database).
+    async fn throttle_login(&self, account: &str, client: &ClientInfo) -> Result<(), AuthError> {
+        let throttle = &self.inner.throttle;
+        throttle.login_from(client.address).map_err(AuthError::TooManyRequests)?;
+        let step = throttle.per_account(self.inner.clock.now_millis());
+        match self.inner.store.take_login_attempt(&account.to_lowercase(), step).await? {
+            Attempt::Allowed => Ok(()),
+            Attempt::Refused(wait) => Err(AuthError::TooManyRequests(RetryAfter(wait))),
+        }
+    }
+
+    /// Registers a guest and checks them in. The username must be new (case aside) and the
+    /// password pass the policy (8 to 128 characters, not a common one, not the username).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let (desk, _dir) = keycard::doc_support::front_desk().await;
+    /// use keycard::front_desk::ClientInfo;
+    /// use keycard::AuthError;
+    ///
+    /// let issued = desk.register("ann", "correct horse battery", &ClientInfo::default()).await?;
+    /// assert_eq!(issued.booking.generation, 1);
+    /// let again = desk.register("ANN", "another good password", &ClientInfo::default()).await;
+    /// assert!(matches!(again, Err(AuthError::UsernameTaken)));
+    /// # Ok::<(), keycard::AuthError>(())
+    /// # }).unwrap();
+    /// ```
+    #[tracing::instrument(skip_all, fields(username = %username))]
+    pub async fn register(
+        &self,
+        username: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<Issued, AuthError> {
+        check_username(username)?;
+        passwords::check_policy(username, password)?;
+        self.throttle_login(username, client).await?;
+        let hash = self.inner.passwords.hash(password).await?;
+        let guest = GuestRecord {
+            id: random_id(),
+            username: username.to_owned(),
+            password_hash: hash,
+            created_at: self.now(),
+        };
+        self.inner.store.create_guest(&guest).await?;
+        tracing::info!(guest = %guest.id, "guest registered");
+        self.start_session(&guest, client).await
+    }
+
+    /// Check-in: the password for a key card and a booking confirmation, in a new booking.
+    /// A wrong password and an unknown guest get the same answer after the same work, and both
+    /// count against the check-in limits (per address, per account).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let (desk, _dir) = keycard::doc_support::front_desk().await;
+    /// use keycard::front_desk::ClientInfo;
+    /// use keycard::AuthError;
+    ///
+    /// let browser = ClientInfo { address: "192.0.2.7".parse().ok(), user_agent: None };
+    /// desk.register("ann", "correct horse battery", &browser).await?;
+    ///
+    /// let issued = desk.check_in("ann", "correct horse battery", &browser).await?;
+    /// // The key card opens doors for minutes; the confirmation goes only to the front desk.
+    /// assert_eq!(issued.key_card_claims.preferred_username, "ann");
+    /// assert_eq!(issued.key_card_claims.exp - issued.key_card_claims.iat, 120);
+    /// assert!(issued.confirmation_claims.exp > issued.key_card_claims.exp);
+    ///
+    /// let wrong = desk.check_in("ann", "not the password", &browser).await;
+    /// assert!(matches!(wrong, Err(AuthError::InvalidCredentials)));
+    /// # Ok::<(), keycard::AuthError>(())
+    /// # }).unwrap();
+    /// ```
+    #[tracing::instrument(skip_all, fields(username = %username))]
+    pub async fn check_in(
+        &self,
+        username: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<Issued, AuthError> {
+        // Malformed names and passwords get the same answer as wrong ones, after the same work.
+        let plausible =
+            check_username(username).is_ok() && password.chars().count() <= passwords::MAX_LEN;
+        let account = if plausible { username } else { "" };
+        self.throttle_login(account, client).await?;
+        let guest =
+            if plausible { self.inner.store.guest_by_username(username).await? } else { None };
+        let verdict = self
+            .inner
+            .passwords
+            .verify(
+                if plausible { password } else { "" },
+                guest.as_ref().map(|g| g.password_hash.as_str()),
+            )
+            .await?;
+        let (Verdict::Accepted { rehash }, Some(guest)) = (verdict, guest) else {
+            tracing::info!("check-in refused");
+            return Err(AuthError::InvalidCredentials);
+        };
+        if let Some(stronger) = rehash {
+            self.inner.store.upgrade_password_hash(&guest.id, &stronger).await?;
+            tracing::info!(guest = %guest.id, "stored hash upgraded to the current Argon2id parameters");
+        }
+        self.start_session(&guest, client).await
+    }
+
+    async fn start_session(
+        &self,
+        guest: &GuestRecord,
+        client: &ClientInfo,
+    ) -> Result<Issued, AuthError> {
+        let now = self.now();
+        let lifetimes = &self.inner.policy.lifetimes;
+        let absolute = now + lifetimes.absolute.as_secs() as i64;
+        let keys = self.inner.keys.current();
+        let id = random_id();
+        let rotation = new_rotation(&keys, &id, 1, now, lifetimes, absolute);
+        let record = SessionRecord {
+            id,
+            guest_id: guest.id.clone(),
+            generation: rotation.generation,
+            salt: rotation.salt.clone(),
+            current_hash: rotation.current_hash.clone(),
+            current_issued_at: rotation.issued_at,
+            current_expires_at: rotation.expires_at,
+            previous_hash: None,
+            rotated_at: None,
+            created_at: now,
+            last_used_at: now,
+            idle_expires_at: rotation.idle_expires_at,
+            absolute_expires_at: absolute,
+            revoked_at: None,
+            revoked_reason: None,
+            user_agent: client.user_agent.as_deref().map(|ua| ua.chars().take(200).collect()),
+            client_address: client.address.map(|a| a.to_string()),
+        };
+        self.inner.store.create_session(&record).await?;
+        tracing::info!(guest = %guest.id, session = %record.id, "checked in");
+        Ok(self.issue(&keys, guest, &record))
+    }
+}
+
+/// Usernames: 3 to 32 of `A-Z a-z 0-9 _ . -`; unique regardless of case (the store compares
+/// lower-cased names).
+pub fn check_username(username: &str) -> Result<(), AuthError> {
+    let ok = (3..=32).contains(&username.len())
+        && username.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(AuthError::InvalidUsername)
+    }
+}
