@@ -29,6 +29,7 @@ fn key_cards(c: &mut Criterion) {
         session_id: "session-id",
         lifetime_secs: 120,
         extra: Default::default(),
+        jkt: None,
     };
     c.bench_function("key card: issue (Ed25519 sign)", |b| {
         b.iter(|| key_card::issue(&keys, &request, clock.now()))

@@ -117,6 +117,10 @@ pub struct Config {
     /// card again skips the signature check (see `verified`). Default 10,000 (about 4 MB);
     /// 0 turns the cache off.
     pub key_card_cache_size: usize,
+    /// `KEYCARD_DPOP_REQUIRED`: refuse check-ins and visits to the front desk that come without
+    /// a DPoP proof, so every key card is sender-constrained. Default false: a client without a
+    /// proof (a form without JavaScript, a plain API client) gets a bearer key card.
+    pub dpop_required: bool,
     /// `KEYCARD_HSTS_MAX_AGE_SECS`: the `Strict-Transport-Security` max-age sent in production
     /// (never in development, where the site is plain HTTP). Default two years; 0 sends
     /// `max-age=0`, which tells browsers to forget an earlier policy.
@@ -144,6 +148,7 @@ impl std::fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("hash_concurrency", &self.hash_concurrency)
             .field("key_card_cache_size", &self.key_card_cache_size)
+            .field("dpop_required", &self.dpop_required)
             .field("hsts_max_age", &self.hsts_max_age)
             .field("limits", &self.limits)
             .finish()
@@ -313,9 +318,25 @@ impl Config {
             trusted_proxies,
             hash_concurrency,
             key_card_cache_size,
+            dpop_required: parse("KEYCARD_DPOP_REQUIRED", get("KEYCARD_DPOP_REQUIRED"), false)?,
             hsts_max_age: Duration::from_secs(hsts_max_age),
             limits,
         })
+    }
+
+    /// The address the server actually listens on, once bound. With `KEYCARD_ADDR` on port 0 (a
+    /// free port), the public URL and the issuer that were derived from it (not set) take the
+    /// port that was bound.
+    pub fn bound_to(&mut self, bound: SocketAddr) {
+        if self.public_url.port() != Some(0) {
+            return;
+        }
+        let derived_issuer = self.issuer == origin_string(&self.public_url);
+        let _ = self.public_url.set_port(Some(bound.port()));
+        if derived_issuer {
+            self.issuer = origin_string(&self.public_url);
+        }
+        self.addr = bound;
     }
 
     /// How to reach the database.
@@ -514,6 +535,30 @@ mod tests {
         {
             assert_eq!(config(&[(var, value)]).unwrap_err().var, var);
         }
+    }
+
+    #[test]
+    fn a_free_port_is_named_once_bound() {
+        let mut c = config(&[("KEYCARD_ADDR", "127.0.0.1:0")]).unwrap();
+        assert_eq!(c.public_url.as_str(), "http://127.0.0.1:0/");
+        c.bound_to("127.0.0.1:41234".parse().unwrap());
+        assert_eq!(c.public_url.as_str(), "http://127.0.0.1:41234/");
+        assert_eq!(c.issuer, "http://127.0.0.1:41234");
+        // A public URL or issuer of one's own is kept.
+        let mut c = config(&[
+            ("KEYCARD_ADDR", "127.0.0.1:0"),
+            ("KEYCARD_PUBLIC_URL", "https://hotel.example"),
+        ])
+        .unwrap();
+        c.bound_to("127.0.0.1:41234".parse().unwrap());
+        assert_eq!(c.public_url.as_str(), "https://hotel.example/");
+        let mut c =
+            config(&[("KEYCARD_ADDR", "127.0.0.1:0"), ("KEYCARD_ISSUER", "urn:hotel")]).unwrap();
+        c.bound_to("127.0.0.1:41234".parse().unwrap());
+        assert_eq!(
+            (c.public_url.as_str(), c.issuer.as_str()),
+            ("http://127.0.0.1:41234/", "urn:hotel")
+        );
     }
 
     #[test]

@@ -28,11 +28,32 @@ use crate::views::{BookingView, GuestView};
 #[derive(Clone, Debug)]
 pub struct KeyCardHolder {
     claims: KeyCardClaims,
+    view_only: bool,
 }
 
 impl KeyCardHolder {
     pub(crate) fn new(claims: KeyCardClaims) -> Self {
-        Self { claims }
+        Self { claims, view_only: false }
+    }
+
+    /// The pass of a page load that showed a DPoP-bound key card without its proof (a
+    /// navigation cannot carry one): it renders the guest's own page and changes nothing.
+    pub(crate) fn for_page_view(self) -> Self {
+        Self { view_only: self.claims.cnf.is_some(), ..self }
+    }
+
+    /// Whether this pass may only render a page: a DPoP-bound key card shown without its proof.
+    /// Every operation that changes something refuses it.
+    pub fn view_only(&self) -> bool {
+        self.view_only
+    }
+
+    /// This pass, if it may change something: not [`view_only`](Self::view_only).
+    pub fn may_act(&self) -> Result<&Self, crate::AuthError> {
+        if self.view_only {
+            return Err(crate::AuthError::Dpop(crate::dpop::ProofError::Missing));
+        }
+        Ok(self)
     }
 
     /// The guest's id (the `sub` claim).
@@ -97,6 +118,12 @@ impl CheckedInGuest {
     /// The stateless half of this pass: enough for any amenity door.
     pub fn card(&self) -> &KeyCardHolder {
         &self.card
+    }
+
+    /// This pass, if it may change something (see [`KeyCardHolder::may_act`]).
+    pub fn may_act(&self) -> Result<&Self, crate::AuthError> {
+        self.card.may_act()?;
+        Ok(self)
     }
 
     /// Who holds the booking, read with it (no second look-up).

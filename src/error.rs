@@ -44,6 +44,10 @@ pub enum AuthError {
     /// The forge lab was shown a token of another booking: it explains only the caller's own.
     #[error("the lab explains only the tokens of your own booking, and forgeries of them")]
     NotYourBooking,
+    /// A DPoP proof was refused, missing where the key card or booking is bound to a key, or
+    /// sent with a key card bound to none.
+    #[error("DPoP: {} ({})", .0, .0.section())]
+    Dpop(crate::dpop::ProofError),
     #[error("the demo controls are turned off")]
     /// A demo control was asked for while they are turned off.
     DemoDisabled,

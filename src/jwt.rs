@@ -208,6 +208,7 @@ mod tests {
             session_id: "s",
             lifetime_secs: 60,
             extra: Default::default(),
+            jkt: None,
         };
         key_card::issue(&keys(), &req, now).0
     }

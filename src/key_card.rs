@@ -34,15 +34,44 @@ pub struct KeyCardClaims {
     pub sid: String,
     /// The guest's name, for display.
     pub preferred_username: String,
+    /// The key it is bound to (RFC 7800 confirmation, RFC 9449): present only on a key card cut
+    /// with a DPoP proof, which then opens a door only with a fresh proof of the same key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Cnf>,
     /// Claims of your own, added by [`FrontDesk::with_claims`](crate::FrontDesk::with_claims)
     /// (roles, a tier, a tenant). Never one of the names above: those are dropped.
     #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
-/// The claims every key card carries; extra claims may not take these names.
-pub const REGISTERED: [&str; 10] =
-    ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "sid", "preferred_username"];
+/// A key card's `cnf` claim: the key it only works with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cnf {
+    /// The RFC 7638 SHA-256 thumbprint of the client's DPoP public key.
+    pub jkt: String,
+}
+
+/// The claims a key card may carry; extra claims may not take these names.
+pub const REGISTERED: [&str; 11] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "client_id",
+    "sid",
+    "preferred_username",
+    "cnf",
+];
+
+impl KeyCardClaims {
+    /// The thumbprint of the key this card is bound to, if it is bound (DPoP).
+    pub fn bound_to(&self) -> Option<&str> {
+        self.cnf.as_ref().map(|c| c.jkt.as_str())
+    }
+}
 
 impl TimeClaims for KeyCardClaims {
     fn exp(&self) -> Timestamp {
@@ -74,6 +103,8 @@ pub struct KeyCardRequest<'a> {
     pub lifetime_secs: i64,
     /// Claims of your own; any of the [`REGISTERED`] names among them is dropped.
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// The thumbprint of the DPoP key to bind the card to, if the client proved one.
+    pub jkt: Option<&'a str>,
 }
 
 /// Cuts a new key card signed with the ring's current key.
@@ -91,6 +122,7 @@ pub fn issue(keys: &KeySet, req: &KeyCardRequest<'_>, now: Timestamp) -> (String
         client_id: req.client_id.to_owned(),
         sid: req.session_id.to_owned(),
         preferred_username: req.username.to_owned(),
+        cnf: req.jkt.map(|jkt| Cnf { jkt: jkt.to_owned() }),
         extra,
     };
     (jwt::sign(keys, TYP, &claims), claims)

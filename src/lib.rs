@@ -29,6 +29,7 @@ pub mod confirmation;
 #[doc(hidden)]
 pub mod doc_support;
 pub mod door;
+pub mod dpop;
 pub mod error;
 pub mod front_desk;
 pub mod jwt;

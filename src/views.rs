@@ -17,6 +17,9 @@ pub struct ClientInfo {
     pub address: Option<IpAddr>,
     /// The client's `User-Agent`, for the bookings list.
     pub user_agent: Option<String>,
+    /// The DPoP proof it sent, if any: at check-in it binds the booking and its key cards to the
+    /// client's key; at the front desk it proves that key ([`crate::dpop`]).
+    pub dpop: Option<crate::dpop::DpopProof>,
 }
 
 /// Which bookings a check-out ends.
@@ -101,4 +104,16 @@ pub struct Issued {
     pub guest: GuestView,
     /// The booking it belongs to, after this check-in or visit.
     pub booking: BookingView,
+}
+
+impl Issued {
+    /// `DPoP` for a key card bound to the client's key, else `Bearer`: the answer's
+    /// `token_type` (RFC 9449, section 5).
+    pub fn token_type(&self) -> &'static str {
+        if self.key_card_claims.cnf.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }
+    }
 }

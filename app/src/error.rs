@@ -25,6 +25,9 @@ pub enum ErrorCode {
     ConfirmationInvalid,
     /// An old booking confirmation came back: the booking is cancelled.
     ReuseDetected,
+    /// A DPoP proof was refused, or missing where the key card or booking is bound to a key
+    /// (RFC 9449): `rule` names the check.
+    InvalidDpopProof,
     SessionRevoked,
     SessionExpired,
     NotFound,
@@ -45,7 +48,7 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Every code the server can send: all but [`ErrorCode::Network`], which the client makes up
     /// when no answer came. The OpenAPI description lists exactly these (a test checks).
-    pub const SENT_BY_SERVER: [ErrorCode; 23] = [
+    pub const SENT_BY_SERVER: [ErrorCode; 24] = [
         Self::BadRequest,
         Self::InvalidUsername,
         Self::WeakPassword,
@@ -59,6 +62,7 @@ impl ErrorCode {
         Self::ConfirmationExpired,
         Self::ConfirmationInvalid,
         Self::ReuseDetected,
+        Self::InvalidDpopProof,
         Self::SessionRevoked,
         Self::SessionExpired,
         Self::NotFound,
@@ -83,6 +87,7 @@ impl ErrorCode {
             | Self::ConfirmationExpired
             | Self::ConfirmationInvalid
             | Self::ReuseDetected
+            | Self::InvalidDpopProof
             | Self::SessionRevoked
             | Self::SessionExpired => 401,
             Self::ForbiddenOrigin | Self::NotYourBooking => 403,
@@ -126,11 +131,16 @@ pub struct ApiError {
     /// Seconds to wait, with [`ErrorCode::TooManyRequests`] (also sent as `Retry-After`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// The DPoP rule that refused the request (`htu`, `jti`, `key`, `cnf`…), with
+    /// [`ErrorCode::InvalidDpopProof`], or [`ErrorCode::KeyCardInvalid`] for a key card bound to
+    /// no key shown with the DPoP scheme.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 impl ApiError {
     pub fn new(error: ErrorCode, message: impl Into<String>) -> Self {
-        Self { error, message: message.into(), retry_after: None }
+        Self { error, message: message.into(), retry_after: None, rule: None }
     }
 
     pub fn status(&self) -> u16 {

@@ -32,11 +32,11 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::header::{CACHE_CONTROL, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderValue, StatusCode};
 use keycard::{CheckedInGuest, FrontDesk, KeyCardHolder};
 
 use crate::error::{ApiError, ErrorCode};
-use crate::request::{front_desk, headers, key_card_from};
+use crate::request::{carried, front_desk, parts, Carried};
 
 /// The amenity door's guard: a genuine, unexpired key card for this hotel. No database is asked,
 /// so a cancelled booking's key cards pass until they expire.
@@ -55,36 +55,37 @@ pub struct CheckedIn {
     pub token: String,
 }
 
-fn presented(headers: &HeaderMap) -> Result<String, ApiError> {
-    key_card_from(headers)
+fn presented(parts: &Parts, desk: &FrontDesk) -> Result<Carried, ApiError> {
+    carried(parts, desk)?
         .ok_or_else(|| ApiError::new(ErrorCode::KeyCardMissing, "no key card was presented"))
 }
 
 impl KeyCard {
-    /// Checks the key card in `headers`.
-    pub fn check(desk: &FrontDesk, headers: &HeaderMap) -> Result<Self, ApiError> {
-        let token = presented(headers)?;
-        let holder = desk.verify_key_card(&token)?;
-        Ok(Self { holder, token })
+    /// Checks the key card the request carries (`Authorization: Bearer` or `DPoP` with its
+    /// proof, else the cookie).
+    pub async fn check(desk: &FrontDesk, parts: &Parts) -> Result<Self, ApiError> {
+        let carried = presented(parts, desk)?;
+        let holder = desk.amenity_door(carried.presented()).await?;
+        Ok(Self { holder, token: carried.key_card().to_owned() })
     }
 
     /// The guard inside a server function (its request and the front desk come from context).
     pub async fn from_server_fn() -> Result<Self, ApiError> {
-        Self::check(&front_desk()?, &headers())
+        Self::check(&front_desk()?, &parts()?).await
     }
 }
 
 impl CheckedIn {
-    /// Checks the key card in `headers` and its booking.
-    pub async fn check(desk: &FrontDesk, headers: &HeaderMap) -> Result<Self, ApiError> {
-        let token = presented(headers)?;
-        let guest = desk.verify_booking(&token).await?;
-        Ok(Self { guest, token })
+    /// Checks the key card the request carries, and its booking.
+    pub async fn check(desk: &FrontDesk, parts: &Parts) -> Result<Self, ApiError> {
+        let carried = presented(parts, desk)?;
+        let guest = desk.room_door(carried.presented()).await?;
+        Ok(Self { guest, token: carried.key_card().to_owned() })
     }
 
     /// The guard inside a server function (its request and the front desk come from context).
     pub async fn from_server_fn() -> Result<Self, ApiError> {
-        Self::check(&front_desk()?, &headers()).await
+        Self::check(&front_desk()?, &parts()?).await
     }
 }
 
@@ -96,7 +97,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Self::check(&FrontDesk::from_ref(state), &parts.headers)
+        Self::check(&FrontDesk::from_ref(state), parts).await
     }
 }
 
@@ -108,24 +109,45 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Self::check(&FrontDesk::from_ref(state), &parts.headers).await
+        Self::check(&FrontDesk::from_ref(state), parts).await
     }
 }
 
 /// An [`ApiError`] as an answer: the status its code calls for, the JSON body, `Retry-After`
-/// when there is a wait, `WWW-Authenticate: Bearer` on a 401, and `Cache-Control: no-store`.
+/// when there is a wait, `WWW-Authenticate` on a 401, and `Cache-Control: no-store`.
+///
+/// A 401 names both schemes Keycard accepts, `Bearer` and `DPoP` with the algorithms its proofs
+/// may use (RFC 9449, section 7.1); a DPoP refusal names only `DPoP`, with
+/// `error="invalid_dpop_proof"` (or `invalid_token` for a key card bound to no key).
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let wait = self.retry_after;
+        let dpop_error = match (self.error, self.rule.is_some()) {
+            (ErrorCode::InvalidDpopProof, _) => Some("invalid_dpop_proof"),
+            (ErrorCode::KeyCardInvalid, true) => Some("invalid_token"),
+            _ => None,
+        };
+        let description = self.message.replace(['"', '\\'], "'");
         let mut res = (status, axum::Json(self)).into_response();
         let headers = res.headers_mut();
         if let Some(wait) = wait {
             headers.insert(RETRY_AFTER, HeaderValue::from(wait));
         }
         if status == StatusCode::UNAUTHORIZED {
-            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            let algs = keycard::dpop::ALGORITHMS.join(" ");
+            let challenges = match dpop_error {
+                Some(error) => vec![format!(
+                    "DPoP error=\"{error}\", error_description=\"{description}\", algs=\"{algs}\""
+                )],
+                None => vec!["Bearer".to_owned(), format!("DPoP algs=\"{algs}\"")],
+            };
+            for challenge in challenges {
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.append(WWW_AUTHENTICATE, value);
+                }
+            }
         }
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         res

@@ -35,6 +35,17 @@ pub struct Claims {
     pub sid: String,
     #[serde(default)]
     pub preferred_username: String,
+    /// The DPoP key the card is bound to (RFC 9449): then it opens this door only with a proof
+    /// of that key.
+    #[serde(default)]
+    pub cnf: Option<Cnf>,
+}
+
+/// A key card's `cnf` claim.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Cnf {
+    /// The RFC 7638 thumbprint of the key.
+    pub jkt: String,
 }
 
 /// Why a key card was refused. Only `Expired` is worth a trip to the front desk.

@@ -9,13 +9,14 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let settings = match keycard_resource_server::Settings::from_lookup(|k| std::env::var(k).ok()) {
-        Ok(settings) => settings,
-        Err(e) => {
-            eprintln!("keycard-resource-server: bad configuration: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let mut settings =
+        match keycard_resource_server::Settings::from_lookup(|k| std::env::var(k).ok()) {
+            Ok(settings) => settings,
+            Err(e) => {
+                eprintln!("keycard-resource-server: bad configuration: {e}");
+                return ExitCode::from(2);
+            }
+        };
     let listener = match tokio::net::TcpListener::bind(settings.addr).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -24,6 +25,10 @@ async fn main() -> ExitCode {
         }
     };
     let bound = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    // A free port (port 0): the default public URL names the one bound, which clients address.
+    if settings.public_origin.ends_with(":0") {
+        settings.public_origin = format!("http://{bound}");
+    }
     // On stdout: the integration test reads the port from this line.
     println!("The spa is open at http://{bound} (keys from {})", settings.jwks_url);
     let app = keycard_resource_server::router(keycard_resource_server::Spa::new(&settings));

@@ -357,3 +357,62 @@ async fn made_up_kids_cannot_make_the_spa_flood_the_hotel() {
     let made = hotel.spa_fetches().await - fetches;
     assert!(made <= allowed, "{made} fetches in {:?}", started.elapsed());
 }
+
+/// A key card bound to a DPoP key (RFC 9449) opens the spa only with a fresh proof of that key:
+/// the spa checks it by the hotel's rules, knowing only the JWKS URL, and accepts each proof once.
+#[tokio::test]
+async fn a_bound_key_card_opens_the_spa_only_with_its_proof() {
+    use keycard::dpop::ProofKey;
+    let hotel = Hotel::open();
+    let key = ProofKey::generate();
+    let now = || {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    };
+    // Check-in with a proof: the hotel's public URL is what the proof names.
+    let proof = key.proof("POST", &format!("{ISSUER}/api/auth/register"), None, now());
+    let res = hotel
+        .http
+        .post(format!("{}/api/auth/register", hotel.keycard.base))
+        .form(&[("username", "ann"), ("password", PASSWORD)])
+        .header("dpop", proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let card = res.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    let spa = format!("{}/spa", hotel.spa.base);
+    let visit = |scheme: &str, proof: Option<String>| {
+        let mut req = hotel.http.get(&spa).header("authorization", format!("{scheme} {card}"));
+        if let Some(proof) = proof {
+            req = req.header("dpop", proof);
+        }
+        req.send()
+    };
+    let proof = key.proof("GET", &spa, Some(&card), now());
+    let res = visit("DPoP", Some(proof.clone())).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["bound_to_key"], true);
+    for (what, scheme, proof, rule) in [
+        ("the same proof again", "DPoP", Some(proof), "jti"),
+        ("as a bearer token", "Bearer", None, "missing"),
+        ("without a proof", "DPoP", None, "missing"),
+        (
+            "another key's proof",
+            "DPoP",
+            Some(ProofKey::generate().proof("GET", &spa, Some(&card), now())),
+            "key",
+        ),
+        (
+            "a proof for the hotel",
+            "DPoP",
+            Some(key.proof("GET", &format!("{ISSUER}/amenities/gym"), Some(&card), now())),
+            "htu",
+        ),
+    ] {
+        let res = visit(scheme, proof).await.unwrap();
+        assert_eq!(res.status(), 401, "{what}");
+        let challenge = res.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(challenge.starts_with("DPoP error=\"invalid_dpop_proof\""), "{what}: {challenge}");
+        assert_eq!(res.json::<Value>().await.unwrap()["rule"], rule, "{what}");
+    }
+}

@@ -60,16 +60,19 @@ async fn run(config: Config) -> Result<(), String> {
     }
 }
 
-async fn serve(config: Config) -> Result<(), String> {
+async fn serve(mut config: Config) -> Result<(), String> {
     let addr = config.addr;
     let limits = config.limits.clone();
     let grace = limits.shutdown_grace;
-    let (router, desk) = keycard_server::build(config).await.map_err(|e| e.to_string())?;
-    keycard_server::spawn_housekeeping(desk.clone(), Duration::from_secs(10));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    // KEYCARD_ADDR with port 0 (a free port, as the tests ask): the defaults derived from it
+    // name the port actually bound, which browsers address (and DPoP proofs name).
+    config.bound_to(bound);
+    let (router, desk) = keycard_server::build(config).await.map_err(|e| e.to_string())?;
+    keycard_server::spawn_housekeeping(desk.clone(), Duration::from_secs(10));
     // On stdout whatever RUST_LOG says: the end-to-end harness reads the port from this line.
     println!("Keycard is open at http://{bound}");
     keycard_server::serve(listener, router, limits, shutdown_signal(grace))

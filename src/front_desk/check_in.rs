@@ -2,6 +2,7 @@
 
 use super::rotation::new_rotation;
 use super::{ClientInfo, FrontDesk, Issued};
+use crate::dpop::ProofError;
 use crate::error::AuthError;
 use crate::jwt::random_id;
 use crate::passwords::{self, Verdict};
@@ -11,6 +12,19 @@ use crate::throttle::RetryAfter;
 impl FrontDesk {
     /// One check-in or registration attempt: the per-address limit of this instance, then the
     /// per-account limit of the whole cluster (in the database).
+    /// The DPoP key the client proved with this request, if it sent a proof (one with no token
+    /// beside it: `ath` does not apply). Without one, `None`, unless DPoP is required.
+    pub(super) async fn proved_key(
+        &self,
+        client: &ClientInfo,
+    ) -> Result<Option<String>, AuthError> {
+        match &client.dpop {
+            Some(dpop) => Ok(Some(self.check_proof(dpop, None, None).await?.jkt)),
+            None if self.inner.policy.dpop_required => Err(AuthError::Dpop(ProofError::Missing)),
+            None => Ok(None),
+        }
+    }
+
     async fn throttle_login(&self, account: &str, client: &ClientInfo) -> Result<(), AuthError> {
         let throttle = &self.inner.throttle;
         throttle.login_from(client.address).map_err(AuthError::TooManyRequests)?;
@@ -47,6 +61,7 @@ impl FrontDesk {
         check_username(username)?;
         passwords::check_policy(username, password)?;
         self.throttle_login(username, client).await?;
+        let jkt = self.proved_key(client).await?;
         let hash = self.inner.passwords.hash(password).await?;
         let guest = GuestRecord {
             id: random_id(),
@@ -56,7 +71,7 @@ impl FrontDesk {
         };
         self.inner.store.create_guest(&guest).await?;
         tracing::info!(guest = %guest.id, "guest registered");
-        self.start_session(&guest, client).await
+        self.start_session(&guest, client, jkt).await
     }
 
     /// Check-in: the password for a key card and a booking confirmation, in a new booking.
@@ -69,7 +84,7 @@ impl FrontDesk {
     /// use keycard::front_desk::ClientInfo;
     /// use keycard::AuthError;
     ///
-    /// let browser = ClientInfo { address: "192.0.2.7".parse().ok(), user_agent: None };
+    /// let browser = ClientInfo { address: "192.0.2.7".parse().ok(), ..ClientInfo::default() };
     /// desk.register("ann", "correct horse battery", &browser).await?;
     ///
     /// let issued = desk.check_in("ann", "correct horse battery", &browser).await?;
@@ -95,6 +110,8 @@ impl FrontDesk {
             check_username(username).is_ok() && password.chars().count() <= passwords::MAX_LEN;
         let account = if plausible { username } else { "" };
         self.throttle_login(account, client).await?;
+        // Before the password's work: a client that cannot prove its key learns nothing.
+        let jkt = self.proved_key(client).await?;
         let guest =
             if plausible { self.inner.store.guest_by_username(username).await? } else { None };
         let verdict = self
@@ -113,13 +130,15 @@ impl FrontDesk {
             self.inner.store.upgrade_password_hash(&guest.id, &stronger).await?;
             tracing::info!(guest = %guest.id, "stored hash upgraded to the current Argon2id parameters");
         }
-        self.start_session(&guest, client).await
+        self.start_session(&guest, client, jkt).await
     }
 
+    /// A new booking for `guest`, bound to the DPoP key `jkt` if the client proved one.
     async fn start_session(
         &self,
         guest: &GuestRecord,
         client: &ClientInfo,
+        jkt: Option<String>,
     ) -> Result<Issued, AuthError> {
         let now = self.now();
         let lifetimes = &self.inner.policy.lifetimes;
@@ -145,10 +164,11 @@ impl FrontDesk {
             revoked_reason: None,
             user_agent: client.user_agent.as_deref().map(|ua| ua.chars().take(200).collect()),
             client_address: client.address.map(|a| a.to_string()),
+            dpop_jkt: jkt,
         };
         self.inner.store.create_session(&record).await?;
-        tracing::info!(guest = %guest.id, session = %record.id, "checked in");
-        Ok(self.issue(&keys, guest, &record))
+        tracing::info!(guest = %guest.id, session = %record.id, bound = record.dpop_jkt.is_some(), "checked in");
+        Ok(self.issue(&keys, guest, &record, record.dpop_jkt.as_deref()))
     }
 }
 

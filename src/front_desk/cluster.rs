@@ -38,7 +38,8 @@ impl FrontDesk {
     }
 
     /// Periodic upkeep: picks up a rotated key file (so one `rotate-keys` reaches every instance
-    /// within one period), trims idle rate-limit state, and answers the roll call of instances.
+    /// within one period), trims idle rate-limit state and the DPoP proofs too old to matter,
+    /// and answers the roll call of instances.
     pub async fn housekeeping(&self) {
         match self.inner.keys.reload_if_changed(self.inner.policy.mode) {
             // A rotation retires the oldest key: forget every card verified with the old ring.
@@ -52,6 +53,9 @@ impl FrontDesk {
         let (now, store) = (self.now(), &self.inner.store);
         if let Err(e) = store.forget_login_attempts(self.inner.clock.now_millis()).await {
             tracing::warn!(error = %e, "could not trim the check-in throttle");
+        }
+        if let Err(e) = store.forget_proofs(now).await {
+            tracing::warn!(error = %e, "could not forget the DPoP proofs too old to be accepted");
         }
         let issuer = &self.inner.policy.issuer;
         let live_since = now - INSTANCE_LIVENESS_SECS;

@@ -1,10 +1,12 @@
 //! The doors' checks: a key card with the public keys alone (an amenity), and with its booking
-//! still active (the room). See [`crate::door`] for the passes they hand back.
+//! still active (the room); for a DPoP-bound key card, with a fresh proof of its key too. See
+//! [`crate::door`] for the passes they hand back and [`crate::dpop`] for the binding.
 
 use std::sync::Arc;
 
 use super::{FrontDesk, GuestView};
 use crate::door::{CheckedInGuest, KeyCardHolder};
+use crate::dpop::{self, DpopProof, Presented, Proof, ProofError};
 use crate::error::AuthError;
 use crate::jwt::TokenError;
 use crate::key_card;
@@ -13,9 +15,10 @@ use crate::storage::BookingWithGuest;
 use crate::verified::VerifiedCards;
 
 impl FrontDesk {
-    /// The amenity door: checks a key card with the public keys only (signature, issuer,
-    /// audience, type, dates). No database, so a revoked booking's key cards keep working until
-    /// they expire. Fit for plain reads.
+    /// The amenity door for a bearer key card: checks it with the public keys only (signature,
+    /// issuer, audience, type, dates). No database, so a revoked booking's key cards keep working
+    /// until they expire. Fit for plain reads. A DPoP-bound key card is refused here: it opens a
+    /// door only with its proof ([`FrontDesk::amenity_door`]).
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -36,6 +39,58 @@ impl FrontDesk {
     /// # }).unwrap();
     /// ```
     pub fn verify_key_card(&self, key_card: &str) -> Result<KeyCardHolder, AuthError> {
+        let card = self.read_key_card(key_card)?;
+        if card.claims().bound_to().is_some() {
+            return Err(AuthError::Dpop(ProofError::Missing));
+        }
+        Ok(card)
+    }
+
+    /// An amenity door, for a key card however it came ([`Presented`]): a bearer key card as
+    /// [`FrontDesk::verify_key_card`] checks it; a DPoP-bound one only with `DPoP` and a fresh
+    /// proof of its key over it (RFC 9449, section 7); the cookie of a page load for a
+    /// [view-only](KeyCardHolder::view_only) pass.
+    pub async fn amenity_door(&self, presented: Presented<'_>) -> Result<KeyCardHolder, AuthError> {
+        match presented {
+            Presented::Bearer(key_card) => self.verify_key_card(key_card),
+            Presented::PageView(key_card) => Ok(self.read_key_card(key_card)?.for_page_view()),
+            Presented::Dpop { key_card, proof } => {
+                let card = self.read_key_card(key_card)?;
+                let bound = card.claims().bound_to().ok_or(AuthError::Dpop(ProofError::Unbound))?;
+                self.check_proof(proof, Some(key_card), Some(bound)).await?;
+                Ok(card)
+            }
+        }
+    }
+
+    /// Checks a DPoP proof against the request it came with, and against the key `bound_to`
+    /// when a token is bound; then remembers it, so that no instance accepts it again.
+    pub async fn check_proof(
+        &self,
+        dpop: &DpopProof,
+        access_token: Option<&str>,
+        bound_to: Option<&str>,
+    ) -> Result<Proof, AuthError> {
+        let expected = keycard_dpop::Expected {
+            method: &dpop.method,
+            url: &dpop.url,
+            access_token,
+            now: self.now(),
+        };
+        let proof = keycard_dpop::verify(&dpop.proof, &expected).map_err(AuthError::Dpop)?;
+        if bound_to.is_some_and(|jkt| jkt != proof.jkt) {
+            return Err(AuthError::Dpop(ProofError::WrongKey));
+        }
+        let id = dpop::proof_id(&proof);
+        if !self.inner.store.remember_proof(&id, proof.remember_until()).await? {
+            return Err(AuthError::Dpop(ProofError::Replayed));
+        }
+        Ok(proof)
+    }
+
+    /// A key card's stateless checks, bound or not: the signature, issuer, audience, type and
+    /// dates, through the cache of cards verified lately.
+    pub(super) fn read_key_card(&self, key_card: &str) -> Result<KeyCardHolder, AuthError> {
         let verified = &self.inner.verified;
         // The very same bytes passed every check a moment ago: skip the signature check.
         if let Some(claims) = verified.get(key_card, self.inner.keys.current().public(), self.now())
@@ -110,7 +165,13 @@ impl FrontDesk {
     /// # }).unwrap();
     /// ```
     pub async fn verify_booking(&self, key_card: &str) -> Result<CheckedInGuest, AuthError> {
-        let card = self.verify_key_card(key_card)?;
+        self.room_door(Presented::Bearer(key_card)).await
+    }
+
+    /// The room door for a key card however it came: [`FrontDesk::amenity_door`]'s checks, then
+    /// [`FrontDesk::verify_booking`]'s.
+    pub async fn room_door(&self, presented: Presented<'_>) -> Result<CheckedInGuest, AuthError> {
+        let card = self.amenity_door(presented).await?;
         let claims = card.claims();
         let BookingWithGuest { booking: session, username, guest_since } = self
             .inner

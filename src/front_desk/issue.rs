@@ -59,12 +59,13 @@ impl FrontDesk {
     }
 
     /// Signs the booking's current confirmation (the same token every time for one generation)
-    /// and a new key card.
+    /// and a new key card, bound to the DPoP key `jkt` when the client proved one.
     pub(super) fn issue(
         &self,
         keys: &KeySet,
         guest: &GuestRecord,
         record: &SessionRecord,
+        jkt: Option<&str>,
     ) -> Issued {
         let policy = &self.inner.policy;
         let now = self.now();
@@ -74,6 +75,7 @@ impl FrontDesk {
             username: &guest.username,
             session_id: &record.id,
             extra: self.extra_claims(&guest_view(guest)),
+            jkt,
         };
         let lifetime = policy.lifetimes.key_card.as_secs() as i64;
         let (key_card, key_card_claims) = self.cut_key_card(keys, holder, lifetime, now);
@@ -105,6 +107,7 @@ impl FrontDesk {
             session_id: holder.session_id,
             lifetime_secs,
             extra: holder.extra,
+            jkt: holder.jkt,
         };
         key_card::issue(keys, &request, now)
     }
@@ -116,6 +119,8 @@ pub(super) struct Holder<'a> {
     pub(super) username: &'a str,
     pub(super) session_id: &'a str,
     pub(super) extra: ExtraClaims,
+    /// The DPoP key it is bound to, if any.
+    pub(super) jkt: Option<&'a str>,
 }
 
 fn guest_view(g: &GuestRecord) -> GuestView {

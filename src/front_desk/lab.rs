@@ -1,10 +1,11 @@
-//! The forge lab (feature `demo`): a token run through a door's own checks, and the rule that
-//! refused it named. It opens nothing and changes nothing.
+//! The forge lab (feature `demo`): a token, or a DPoP proof, run through a door's own checks,
+//! and the rule that refused it named. It opens nothing and changes nothing.
 
 use super::rotation::{which_shown, Shown};
 use super::FrontDesk;
 use crate::confirmation;
 use crate::door::CheckedInGuest;
+use crate::dpop::{DpopProof, Presented, ProofError};
 use crate::error::AuthError;
 use crate::jwt::TokenError;
 
@@ -37,6 +38,8 @@ pub enum LabVerdict {
     Replayed,
     /// The rule that refused it, as the door itself says.
     Refused(TokenError),
+    /// The DPoP rule that refused the proof that came with the key card.
+    ProofRefused(ProofError),
 }
 
 /// What the forge lab found: the door's verdict and, for a broken signature, the claims that
@@ -82,6 +85,8 @@ impl FrontDesk {
         door: LabDoor,
         source: LabSource,
     ) -> Result<LabFinding, AuthError> {
+        // A page view's pass renders; it never changes anything.
+        guest.may_act()?;
         self.demo_allowed()?;
         let mine = guest.booking_id();
         self.inner.throttle.lab(mine).map_err(AuthError::TooManyRequests)?;
@@ -93,7 +98,8 @@ impl FrontDesk {
         let policy = &self.inner.policy;
         let clock = &self.inner.clock;
         match door {
-            LabDoor::Amenity => match self.verify_key_card(token) {
+            // The key card's own rules, bound to a key or not (its proof is the other lab's).
+            LabDoor::Amenity => match self.read_key_card(token) {
                 Ok(card) if card.booking_id() == mine => Ok(LabVerdict::Opens.into()),
                 Ok(_) => Err(AuthError::NotYourBooking),
                 Err(AuthError::KeyCard(e)) => {
@@ -136,6 +142,32 @@ impl FrontDesk {
                 };
                 Ok(verdict.into())
             }
+        }
+    }
+
+    /// Demo: the forge lab's proofs. Runs the caller's own key card with `proof` (made, or
+    /// forged, by the page) through the gym door's DPoP checks, and says which rule refused it.
+    /// The proof's `jti` is remembered like any other, so a proof tried here cannot be used at a
+    /// real door afterwards (and one already used is refused here as a replay).
+    pub async fn lab_try_proof(
+        &self,
+        guest: &CheckedInGuest,
+        key_card: &str,
+        proof: &DpopProof,
+    ) -> Result<LabFinding, AuthError> {
+        guest.may_act()?;
+        self.demo_allowed()?;
+        let mine = guest.booking_id();
+        self.inner.throttle.lab(mine).map_err(AuthError::TooManyRequests)?;
+        if claimed_booking(key_card).is_some_and(|sid| sid != mine) {
+            return Err(AuthError::NotYourBooking);
+        }
+        match self.amenity_door(Presented::Dpop { key_card, proof }).await {
+            Ok(card) if card.booking_id() == mine => Ok(LabVerdict::Opens.into()),
+            Ok(_) => Err(AuthError::NotYourBooking),
+            Err(AuthError::Dpop(e)) => Ok(LabVerdict::ProofRefused(e).into()),
+            Err(AuthError::KeyCard(e)) => Ok(LabVerdict::Refused(e).into()),
+            Err(e) => Err(e),
         }
     }
 

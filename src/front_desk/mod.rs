@@ -42,7 +42,7 @@ mod demo;
 mod lab;
 #[cfg(feature = "demo")]
 pub use {
-    demo::ThiefOutcome,
+    demo::{DoorAnswer, KeyCardTheft, ThiefOutcome},
     lab::{LabDoor, LabFinding, LabSource, LabVerdict},
 };
 
@@ -78,6 +78,11 @@ pub struct Policy {
     pub lifetimes: Lifetimes,
     /// Whether the demo controls answer.
     pub demo_controls: bool,
+    /// The origin clients address (`KEYCARD_PUBLIC_URL`, no trailing slash): DPoP proofs name
+    /// URLs on it.
+    pub public_origin: String,
+    /// Whether check-in and the front desk refuse clients without a DPoP proof.
+    pub dpop_required: bool,
 }
 
 /// Why the front desk could not open. Each message starts with the setting to look at.
@@ -153,6 +158,8 @@ impl FrontDesk {
                     client_id: config.client_id.clone(),
                     lifetimes: config.lifetimes.clone(),
                     demo_controls: config.demo_controls,
+                    public_origin: config.public_url.origin().ascii_serialization(),
+                    dpop_required: config.dpop_required,
                 },
                 claims: std::sync::OnceLock::new(),
                 verified: VerifiedCards::new(config.key_card_cache_size),

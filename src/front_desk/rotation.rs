@@ -10,6 +10,7 @@ use super::{ClientInfo, FrontDesk, Issued};
 use crate::clock::Timestamp;
 use crate::config::Lifetimes;
 use crate::confirmation::{self, ConfirmationClaims};
+use crate::dpop::ProofError;
 use crate::error::AuthError;
 use crate::keys::KeySet;
 use crate::storage::{EventKind, NewEvent, Rotation, SessionChange, SessionRecord, SessionUpdate};
@@ -68,13 +69,14 @@ impl FrontDesk {
                 )
             })
             .map_err(AuthError::Confirmation)?;
+        let jkt = self.proved_key(client).await?;
         let presented = confirmation::hash_id(&claims.jti);
         let now = self.now();
         let lifetimes = self.inner.policy.lifetimes.clone();
-        let (shown, signing) = (claims.clone(), Arc::clone(&keys));
+        let (shown, signing, proved) = (claims.clone(), Arc::clone(&keys), jkt.clone());
         let (after, visit) = self
             .transact(&claims.sid, move |record| {
-                decide(record, &shown, &presented, now, &lifetimes, &signing)
+                decide(record, &shown, &presented, proved.as_deref(), now, &lifetimes, &signing)
             })
             .await?;
         let record = match visit.unwrap_or(Visit::Refused(AuthError::SessionNotFound)) {
@@ -91,7 +93,7 @@ impl FrontDesk {
         };
         let guest =
             self.inner.store.guest(&record.guest_id).await?.ok_or(AuthError::SessionNotFound)?;
-        Ok(self.issue(&keys, &guest, &record))
+        Ok(self.issue(&keys, &guest, &record, jkt.as_deref()))
     }
 }
 
@@ -154,11 +156,14 @@ pub(super) fn which_shown(
     }
 }
 
-/// The rotation rules, as a pure function of what the booking holds and what was shown.
+/// The rotation rules, as a pure function of what the booking holds and what was shown: the
+/// confirmation (`claims`, whose id hashes to `presented_hash`) and the DPoP key the client
+/// proved, if any (`proved`).
 fn decide(
     record: Option<&SessionRecord>,
     claims: &ConfirmationClaims,
     presented_hash: &str,
+    proved: Option<&str>,
     now: Timestamp,
     lifetimes: &Lifetimes,
     keys: &KeySet,
@@ -169,6 +174,16 @@ fn decide(
     };
     if r.revoked_at.is_some() {
         return keep(Visit::Refused(AuthError::SessionRevoked));
+    }
+    // A bound booking's confirmation is exchanged only with a proof of its key (RFC 9449,
+    // section 5). Without one nothing about the booking changes, not even the theft alarm: a
+    // copy of the confirmation is refused before it could cancel the guest's stay.
+    if let Some(bound) = r.dpop_jkt.as_deref() {
+        match proved {
+            Some(key) if key == bound => {}
+            Some(_) => return keep(Visit::Refused(AuthError::Dpop(ProofError::WrongKey))),
+            None => return keep(Visit::Refused(AuthError::Dpop(ProofError::Missing))),
+        }
     }
     let revoke = |kind: EventKind, reason: &str, detail: String, error| {
         (
@@ -283,6 +298,7 @@ mod tests {
             revoked_reason: None,
             user_agent: None,
             client_address: None,
+            dpop_jkt: None,
         }
     }
 
@@ -302,9 +318,10 @@ mod tests {
         (claims, format!("h{generation}"))
     }
 
-    /// (case, the booking, the generation shown, seconds after the last rotation, outcome, the
-    /// events logged)
-    type Row<'a> = (&'a str, Option<&'a SessionRecord>, i64, i64, Outcome, &'a [&'a str]);
+    /// (case, the booking, the generation shown, the DPoP key proved, seconds after the last
+    /// rotation, outcome, the events logged)
+    type Row<'a> =
+        (&'a str, Option<&'a SessionRecord>, i64, Option<&'a str>, i64, Outcome, &'a [&'a str]);
 
     #[derive(Debug, PartialEq)]
     enum Outcome {
@@ -323,32 +340,46 @@ mod tests {
         let idle = booking().idle_expires_at;
         let absolute = SessionRecord { absolute_expires_at: 2_000, ..booking() };
         let someone_elses = SessionRecord { guest_id: "g2".into(), ..booking() };
+        let bound = SessionRecord { dpop_jkt: Some("key-a".into()), ..booking() };
         #[rustfmt::skip]
         let table: Vec<Row> = vec![
-            ("the current one", Some(&live), 5, 30, Outcome::Rotated, &["refreshed"]),
-            ("the predecessor inside the grace window", Some(&live), 4, GRACE - 1,
+            ("the current one", Some(&live), 5, None, 30, Outcome::Rotated, &["refreshed"]),
+            ("the predecessor inside the grace window", Some(&live), 4, None, GRACE - 1,
                 Outcome::Reissued, &["grace_reissued"]),
-            ("the predecessor as the window closes", Some(&live), 4, GRACE,
+            ("the predecessor as the window closes", Some(&live), 4, None, GRACE,
                 Outcome::Refused("reuse_detected"), &["reuse_detected"]),
-            ("the predecessor after the window", Some(&live), 4, 60,
+            ("the predecessor after the window", Some(&live), 4, None, 60,
                 Outcome::Refused("reuse_detected"), &["reuse_detected"]),
-            ("an older one, even at once", Some(&live), 3, 0,
+            ("an older one, even at once", Some(&live), 3, None, 0,
                 Outcome::Refused("reuse_detected"), &["reuse_detected"]),
-            ("the current one past the idle limit", Some(&live), 5, idle - ROTATED_AT,
+            ("the current one past the idle limit", Some(&live), 5, None, idle - ROTATED_AT,
                 Outcome::Refused("session_expired"), &["expired"]),
-            ("the current one past the absolute limit", Some(&absolute), 5, 1_000,
+            ("the current one past the absolute limit", Some(&absolute), 5, None, 1_000,
                 Outcome::Refused("session_expired"), &["expired"]),
-            ("any of a revoked booking", Some(&revoked), 5, 30,
+            ("any of a revoked booking", Some(&revoked), 5, None, 30,
                 Outcome::Refused("session_revoked"), &[]),
-            ("a booking that is not there", None, 5, 30,
+            ("a booking that is not there", None, 5, None, 30,
                 Outcome::Refused("session_not_found"), &[]),
-            ("another guest's booking", Some(&someone_elses), 5, 30,
+            ("another guest's booking", Some(&someone_elses), 5, None, 30,
                 Outcome::Refused("session_not_found"), &[]),
+            // A booking bound to a DPoP key: only a proof of that key reaches the rule at all.
+            ("a bound booking's current one with its key", Some(&bound), 5, Some("key-a"), 30,
+                Outcome::Rotated, &["refreshed"]),
+            ("a bound booking's current one without a proof", Some(&bound), 5, None, 30,
+                Outcome::Refused("missing"), &[]),
+            ("a bound booking's current one with another key", Some(&bound), 5, Some("key-b"), 30,
+                Outcome::Refused("key"), &[]),
+            ("a bound booking's old one without the key: no alarm", Some(&bound), 3, None, 0,
+                Outcome::Refused("missing"), &[]),
+            ("a bound booking's old one with its key: the alarm", Some(&bound), 3, Some("key-a"), 0,
+                Outcome::Refused("reuse_detected"), &["reuse_detected"]),
+            ("an unbound booking's current one with a proof", Some(&live), 5, Some("key-a"), 30,
+                Outcome::Rotated, &["refreshed"]),
         ];
-        for (case, record, generation, after, expected, events) in table {
+        for (case, record, generation, proved, after, expected, events) in table {
             let (claims, hash) = shown(generation);
             let now = ROTATED_AT + after;
-            let (change, visit) = decide(record, &claims, &hash, now, &lifetimes(), &keys);
+            let (change, visit) = decide(record, &claims, &hash, proved, now, &lifetimes(), &keys);
             let outcome = match visit {
                 Visit::Rotated => Outcome::Rotated,
                 Visit::Reissued => Outcome::Reissued,
@@ -356,6 +387,7 @@ mod tests {
                 Visit::Refused(AuthError::SessionExpired) => Outcome::Refused("session_expired"),
                 Visit::Refused(AuthError::SessionRevoked) => Outcome::Refused("session_revoked"),
                 Visit::Refused(AuthError::SessionNotFound) => Outcome::Refused("session_not_found"),
+                Visit::Refused(AuthError::Dpop(e)) => Outcome::Refused(e.rule()),
                 Visit::Refused(e) => panic!("{case}: {e}"),
             };
             assert_eq!(outcome, expected, "{case}");

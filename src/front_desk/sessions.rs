@@ -16,6 +16,8 @@ impl FrontDesk {
         guest: &CheckedInGuest,
         scope: Scope,
     ) -> Result<Vec<String>, AuthError> {
+        // A page view's pass renders; it never changes anything.
+        guest.may_act()?;
         let claims = guest.claims().clone();
         let now = self.now();
         let store = &self.inner.store;
@@ -64,6 +66,8 @@ impl FrontDesk {
         guest: &CheckedInGuest,
         session_id: &str,
     ) -> Result<(), AuthError> {
+        // A page view's pass renders; it never changes anything.
+        guest.may_act()?;
         if self
             .end_session(guest.guest_id(), session_id, EventKind::Revoked, "ended by the guest")
             .await?
@@ -116,6 +120,8 @@ impl FrontDesk {
         current: &str,
         new: &str,
     ) -> Result<Vec<String>, AuthError> {
+        // A page view's pass renders; it never changes anything.
+        checked_in.may_act()?;
         let store = &self.inner.store;
         let guest = store.guest(checked_in.guest_id()).await?.ok_or(AuthError::SessionRevoked)?;
         let current = if current.chars().count() <= passwords::MAX_LEN { current } else { "" };

@@ -355,6 +355,7 @@ mod tests {
             revoked_reason: None,
             user_agent: None,
             client_address: None,
+            dpop_jkt: None,
         }
     }
 

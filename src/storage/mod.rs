@@ -261,6 +261,8 @@ pub struct SessionRecord {
     pub user_agent: Option<String>,
     /// The address it was made from.
     pub client_address: Option<String>,
+    /// The DPoP key it is bound to (RFC 7638 thumbprint), if the client proved one at check-in.
+    pub dpop_jkt: Option<String>,
 }
 
 impl SessionRecord {
@@ -509,6 +511,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Takes this instance off the roll (a clean shutdown).
     async fn leave(&self, instance: &str) -> Result<(), StoreError>;
+
+    /// Records a DPoP proof (by `proof_id`, a hash of its key and `jti`) until `until`: true the
+    /// first time, false if any instance has recorded it before (a replay).
+    async fn remember_proof(&self, proof_id: &str, until: Timestamp) -> Result<bool, StoreError>;
+
+    /// Forgets the proofs recorded until before `now`: too old to be accepted anyway.
+    async fn forget_proofs(&self, now: Timestamp) -> Result<(), StoreError>;
 
     #[cfg(feature = "demo")]
     /// Demo controls: keeps (replacing any earlier one) the booking confirmation a thief copied.

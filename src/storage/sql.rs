@@ -9,12 +9,12 @@ macro_rules! session_columns {
     () => {
         "id, guest_id, generation, salt, current_hash, current_issued_at, current_expires_at, \
          previous_hash, rotated_at, created_at, last_used_at, idle_expires_at, \
-         absolute_expires_at, revoked_at, revoked_reason, user_agent, client_address"
+         absolute_expires_at, revoked_at, revoked_reason, user_agent, client_address, dpop_jkt"
     };
 }
 pub(super) use session_columns;
 
-/// Binds a [`SessionRecord`](super::SessionRecord)'s columns to `$1`…`$17`, in
+/// Binds a [`SessionRecord`](super::SessionRecord)'s columns to `$1`…`$18`, in
 /// [`session_columns!`] order.
 macro_rules! bind_session {
     ($query:expr, $s:expr) => {
@@ -36,6 +36,7 @@ macro_rules! bind_session {
             .bind(&$s.revoked_reason)
             .bind(&$s.user_agent)
             .bind(&$s.client_address)
+            .bind(&$s.dpop_jkt)
     };
 }
 pub(super) use bind_session;
@@ -131,7 +132,7 @@ pub(super) const CHANGE_PASSWORD: &str =
 pub(super) const INSERT_SESSION: &str = concat!(
     "INSERT INTO sessions (",
     session_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
 );
 pub(super) const SESSION_BY_ID: &str =
     concat!("SELECT ", session_columns!(), " FROM sessions WHERE id = $1");
@@ -174,6 +175,11 @@ pub(super) const FORGET_INSTANCES: &str = "DELETE FROM instances WHERE seen_at <
 pub(super) const OTHER_ISSUER: &str = "SELECT id, issuer FROM instances \
     WHERE id <> $1 AND issuer <> $2 AND seen_at >= $3 LIMIT 1";
 pub(super) const LEAVE: &str = "DELETE FROM instances WHERE id = $1";
+
+// DPoP proofs seen: one row each, so a replay finds its row (on any instance).
+pub(super) const REMEMBER_PROOF: &str = "INSERT INTO dpop_proofs (proof_id, expires_at) \
+    VALUES ($1, $2) ON CONFLICT (proof_id) DO NOTHING";
+pub(super) const FORGET_PROOFS: &str = "DELETE FROM dpop_proofs WHERE expires_at < $1";
 
 // The demo thief's copy.
 #[cfg(feature = "demo")]

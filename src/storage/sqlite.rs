@@ -286,6 +286,16 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn remember_proof(&self, proof_id: &str, until: Timestamp) -> Result<bool, StoreError> {
+        let query = sqlx::query(sql::REMEMBER_PROOF).bind(proof_id).bind(until);
+        Ok(query.execute(&self.writer).await?.rows_affected() == 1)
+    }
+
+    async fn forget_proofs(&self, now: Timestamp) -> Result<(), StoreError> {
+        sqlx::query(sql::FORGET_PROOFS).bind(now).execute(&self.writer).await?;
+        Ok(())
+    }
+
     #[cfg(feature = "demo")]
     async fn keep_stolen(&self, copy: &StolenCopy) -> Result<(), StoreError> {
         sqlx::query(sql::KEEP_STOLEN)

@@ -18,9 +18,31 @@ use crate::guard::{CheckedIn, KeyCard};
 /// What the demo thief achieved.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DemoOutcome {
-    /// `copied`, `got_in`, `caught` or `too_late`.
+    /// `copied`, `got_in`, `caught`, `too_late`, or `stopped` (the booking is bound to the
+    /// guest's DPoP key: the copy was refused and the booking lives on).
     pub outcome: String,
     pub generation: Option<i64>,
+}
+
+/// What a door said to the thief with a copy of the key card.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoorAnswer {
+    /// `opened` or `refused`.
+    pub answer: String,
+    /// For a refusal: the DPoP rule (`missing`, `key`…) and where RFC 9449 writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+}
+
+/// The thief with a perfect copy of the guest's key card, at the gym's door.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyCardTheft {
+    /// The copy shown as a bearer token.
+    pub as_bearer: DoorAnswer,
+    /// The copy shown with `DPoP` and a proof of the thief's own key.
+    pub with_own_key: DoorAnswer,
 }
 
 /// `POST /api/demo/enabled`: whether this server offers the demo controls (`true` or `false`).
@@ -37,6 +59,26 @@ pub async fn demo_steal() -> Result<DemoOutcome, ApiError> {
     let CheckedIn { guest, .. } = CheckedIn::from_server_fn().await?;
     let generation = request::front_desk()?.demo_steal(&guest).await?;
     Ok(DemoOutcome { outcome: "copied".into(), generation: Some(generation) })
+}
+
+/// `POST /api/demo/thief-key-card`: demo only. A thief with a perfect copy of the key card this
+/// request carries tries the gym, as a bearer token and with a DPoP proof of its own key: a
+/// bearer key card opens the door, one bound to the guest's key does not.
+#[server(prefix = "/api", endpoint = "demo/thief-key-card")]
+pub async fn demo_thief_key_card() -> Result<KeyCardTheft, ApiError> {
+    let KeyCard { token, .. } = KeyCard::from_server_fn().await?;
+    let theft = request::front_desk()?.demo_thief_key_card(&token).await?;
+    let door = |answer: keycard::front_desk::DoorAnswer| match answer {
+        keycard::front_desk::DoorAnswer::Opened => {
+            DoorAnswer { answer: "opened".into(), rule: None, section: None }
+        }
+        keycard::front_desk::DoorAnswer::Refused { rule, section } => DoorAnswer {
+            answer: "refused".into(),
+            rule: Some(rule.into()),
+            section: Some(section.into()),
+        },
+    };
+    Ok(KeyCardTheft { as_bearer: door(theft.as_bearer), with_own_key: door(theft.with_own_key) })
 }
 
 /// `POST /api/demo/thief`: demo only. The thief shows the copy at the front desk.
@@ -110,8 +152,9 @@ pub struct LabAnswer {
 }
 
 /// `POST /api/auth/lab`: demo only, throttled per booking. Runs a token through a door's own
-/// checks and names the rule that refused it. `door` is `amenity` (key cards) or `front_desk`
-/// (booking confirmations). With `present=confirmation` the server takes the booking
+/// checks and names the rule that refused it. `door` is `amenity` (key cards), `front_desk`
+/// (booking confirmations) or `proof`: the caller's own DPoP-bound key card (`token`) with a
+/// DPoP `proof` made, or forged, for `GET /amenities/gym`, run through that door's DPoP checks. With `present=confirmation` the server takes the booking
 /// confirmation from its HttpOnly cookie (sent here because the lab sits under `/api/auth`), so
 /// it can be shown where a key card is expected without ever reaching the page; otherwise
 /// `token` is tried. Only the caller's own booking's tokens, and forgeries of them, are
@@ -121,19 +164,31 @@ pub async fn lab_try(
     door: String,
     token: Option<String>,
     present: Option<String>,
+    proof: Option<String>,
 ) -> Result<LabAnswer, ApiError> {
-    use keycard::front_desk::{LabDoor, LabSource, LabVerdict};
+    use keycard::front_desk::{LabDoor, LabSource};
     let door = match door.as_str() {
-        "amenity" => LabDoor::Amenity,
-        "front_desk" => LabDoor::FrontDesk,
+        "amenity" => Some(LabDoor::Amenity),
+        "front_desk" => Some(LabDoor::FrontDesk),
+        "proof" => None,
         _ => {
             return Err(ApiError::new(
                 super::ErrorCode::BadRequest,
-                "door must be amenity or front_desk",
+                "door must be amenity, front_desk or proof",
             ))
         }
     };
     let CheckedIn { guest, .. } = CheckedIn::from_server_fn().await?;
+    let desk = request::front_desk()?;
+    let Some(door) = door else {
+        let dpop = keycard::dpop::DpopProof {
+            proof: proof.unwrap_or_default(),
+            method: "GET".into(),
+            url: format!("{}/amenities/gym", desk.policy().public_origin),
+        };
+        let found = desk.lab_try_proof(&guest, &token.unwrap_or_default(), &dpop).await?;
+        return Ok(lab_answer(found));
+    };
     let (token, source) = match present.as_deref().unwrap_or("token") {
         "token" => (token.unwrap_or_default(), LabSource::Shown),
         "confirmation" => (
@@ -153,18 +208,25 @@ pub async fn lab_try(
             ))
         }
     };
-    let found = request::front_desk()?.lab_try(&guest, &token, door, source).await?;
+    Ok(lab_answer(desk.lab_try(&guest, &token, door, source).await?))
+}
+
+/// The lab's finding as the page shows it.
+#[cfg(feature = "ssr")]
+fn lab_answer(found: keycard::front_desk::LabFinding) -> LabAnswer {
+    use keycard::front_desk::LabVerdict;
     let reason = match found.verdict {
         LabVerdict::Refused(e) => e.to_string(),
+        LabVerdict::ProofRefused(e) => e.to_string(),
         LabVerdict::Replayed => "a genuine confirmation of this booking, but an old one".to_owned(),
         LabVerdict::Opens => "every rule holds".to_owned(),
     };
-    Ok(LabAnswer {
+    LabAnswer {
         opens: found.verdict == LabVerdict::Opens,
         reason,
         decided: lab_rule(found.verdict),
         also: found.also.into_iter().map(|e| lab_rule(LabVerdict::Refused(e))).collect(),
-    })
+    }
 }
 
 /// Each rule: its name, one sentence, and the RFC section that states it.
@@ -185,6 +247,7 @@ fn lab_rule(verdict: keycard::front_desk::LabVerdict) -> LabRule {
             "RFC 9700 §4.14.2",
             "https://www.rfc-editor.org/rfc/rfc9700#section-4.14.2",
         ),
+        LabVerdict::ProofRefused(e) => return dpop_rule(e),
         LabVerdict::Refused(e) => match e {
             E::Malformed => (
                 "malformed",
@@ -259,5 +322,35 @@ fn lab_rule(verdict: keycard::front_desk::LabVerdict) -> LabRule {
         explanation: explanation.to_owned(),
         rfc: rfc.to_owned(),
         rfc_label: rfc_label.to_owned(),
+    }
+}
+
+/// A DPoP rule: its name, one sentence, and the section of RFC 9449 that states it.
+#[cfg(feature = "ssr")]
+fn dpop_rule(e: keycard::dpop::ProofError) -> LabRule {
+    use keycard::dpop::ProofError as P;
+    let (explanation, section) = match e {
+        P::Missing => ("This key card is bound to a key: it opens a door only with a DPoP proof made by that key for this very request.", "7.1"),
+        P::Multiple => ("A request carries exactly one DPoP proof; of two, a door could not tell which to check.", "4.3"),
+        P::Malformed => ("A DPoP proof is a JWT: three base64url parts of JSON joined by dots, at most 4 KiB.", "4.2"),
+        P::MissingClaim => ("A proof names its jti, htm, htu and iat; one is missing or of the wrong kind.", "4.2"),
+        P::WrongType => ("A proof's header says typ dpop+jwt, so no other JWT can pass for one.", "4.3"),
+        P::Algorithm => ("A proof is signed with an asymmetric algorithm the door accepts (ES256 or EdDSA): never none, never a shared secret.", "4.3"),
+        P::BadKey => ("The proof's header carries the public key that signed it (jwk), of the algorithm's kind, and nothing that fetches a key elsewhere.", "4.3"),
+        P::PrivateKey => ("The jwk header holds a private key: whoever sent it has given the key away, so it proves nothing.", "4.3"),
+        P::BadSignature => ("The proof's signature does not verify with the key in its own header: it was made by another key, or changed after signing.", "4.3"),
+        P::WrongMethod => ("The proof was made for another HTTP method (its htm): a proof for a GET cannot authorise a POST.", "4.3"),
+        P::WrongUrl => ("The proof was made for another URL (its htu): a proof for the pool cannot open the gym.", "4.3"),
+        P::IssuedAt => ("The proof was made too long ago (over 60 s) or in the future: a proof is made for one request, now.", "4.3"),
+        P::AccessTokenHash => ("A proof sent with a key card carries that card's hash (ath): without it, or with another card's, the proof could go with any card.", "4.3"),
+        P::Replayed => ("This proof was used before (every instance remembers its jti): a proof opens one door, once.", "11.1"),
+        P::WrongKey => ("The proof is genuine, but made by another key than the one the key card is bound to: a perfect copy of the card, in another hand.", "4.3"),
+        P::Unbound => ("This key card is bound to no key: it is a bearer token, and is presented as one.", "7.1"),
+    };
+    LabRule {
+        rule: e.rule().to_owned(),
+        explanation: explanation.to_owned(),
+        rfc: format!("https://www.rfc-editor.org/rfc/rfc9449#section-{section}"),
+        rfc_label: format!("RFC 9449 §{section}"),
     }
 }

@@ -52,7 +52,9 @@ pub struct BookingInfo {
 /// The answer to check-in, registration and the front desk.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckInResponse {
-    /// Always `Bearer`.
+    /// `DPoP` when the key card is bound to the key of the DPoP proof that came with the request
+    /// (RFC 9449, section 5: present it with `Authorization: DPoP` and a fresh proof), else
+    /// `Bearer`.
     pub token_type: String,
     /// The key card (JWT access token). Browsers also get it as an HttpOnly cookie.
     pub access_token: String,
@@ -114,7 +116,7 @@ pub struct EventInfo {
 #[server(prefix = "/api", endpoint = "auth/register")]
 pub async fn register(username: String, password: String) -> Result<CheckInResponse, ApiError> {
     let desk = request::front_desk()?;
-    let issued = desk.register(&username, &password, &request::client_info()).await?;
+    let issued = desk.register(&username, &password, &request::client_info()?).await?;
     ssr::set_status(http::StatusCode::CREATED);
     Ok(ssr::checked_in(&issued))
 }
@@ -123,7 +125,7 @@ pub async fn register(username: String, password: String) -> Result<CheckInRespo
 #[server(prefix = "/api", endpoint = "auth/login")]
 pub async fn login(username: String, password: String) -> Result<CheckInResponse, ApiError> {
     let desk = request::front_desk()?;
-    let issued = desk.check_in(&username, &password, &request::client_info()).await?;
+    let issued = desk.check_in(&username, &password, &request::client_info()?).await?;
     Ok(ssr::checked_in(&issued))
 }
 
@@ -138,7 +140,7 @@ pub async fn refresh() -> Result<CheckInResponse, ApiError> {
             "no booking confirmation was presented",
         ));
     };
-    match desk.refresh(&confirmation, &request::client_info()).await {
+    match desk.refresh(&confirmation, &request::client_info()?).await {
         Ok(issued) => Ok(ssr::checked_in(&issued)),
         Err(e) => {
             let e = ApiError::from(e);

@@ -5,6 +5,7 @@
 use cookie::{Cookie, SameSite};
 use http::header::SET_COOKIE;
 use http::{HeaderValue, StatusCode};
+use keycard::dpop::ProofError;
 use keycard::front_desk::{BookingView, GuestView, Issued};
 use keycard::jwt::TokenError;
 use keycard::{AuthError, CheckedInGuest};
@@ -75,7 +76,7 @@ pub fn checked_in(issued: &Issued) -> CheckInResponse {
     set_cookies(issued);
     let claims = &issued.key_card_claims;
     CheckInResponse {
-        token_type: "Bearer".into(),
+        token_type: issued.token_type().into(),
         access_token: issued.key_card.clone(),
         expires_in: claims.exp - claims.iat,
         expires_at: claims.exp,
@@ -137,6 +138,17 @@ impl From<AuthError> for ApiError {
             AuthError::SessionExpired => ErrorCode::SessionExpired,
             AuthError::SessionNotFound => ErrorCode::NotFound,
             AuthError::NotYourBooking => ErrorCode::NotYourBooking,
+            AuthError::Dpop(proof) => {
+                let code = if *proof == ProofError::Unbound {
+                    ErrorCode::KeyCardInvalid
+                } else {
+                    ErrorCode::InvalidDpopProof
+                };
+                return Self {
+                    rule: Some(proof.rule().to_owned()),
+                    ..Self::new(code, e.to_string())
+                };
+            }
             AuthError::DemoDisabled => ErrorCode::DemoDisabled,
             AuthError::Unavailable(detail) => {
                 // Logged once, here (it says which connection failed); clients get 503 and no

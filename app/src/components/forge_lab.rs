@@ -109,7 +109,7 @@ pub fn ForgeLab() -> impl IntoView {
         spawn_local(async move {
             let result = auth
                 .protected("Forge lab", || {
-                    lab_try(at.clone(), Some(token.clone()), Some(shown.to_owned()))
+                    lab_try(at.clone(), Some(token.clone()), Some(shown.to_owned()), None)
                 })
                 .await;
             answer.set(Some(result));

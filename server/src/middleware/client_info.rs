@@ -27,6 +27,6 @@ pub(super) async fn client_info(
     });
     let user_agent =
         req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    req.extensions_mut().insert(ClientInfo { address, user_agent });
+    req.extensions_mut().insert(ClientInfo { address, user_agent, dpop: None });
     next.run(req).await
 }

@@ -37,6 +37,7 @@ fn booking(id: &str, guest_id: &str) -> SessionRecord {
         revoked_reason: None,
         user_agent: Some("test".into()),
         client_address: None,
+        dpop_jkt: None,
     }
 }
 
