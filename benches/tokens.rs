@@ -1,7 +1,7 @@
 //! Benchmarks of the hot paths: cutting and checking a key card (with and without the verified
-//! key card cache), one front-desk rotation on
-//! SQLite (a real file in WAL mode), and the password check for a known guest against an unknown
-//! one (the two must cost the same, or login tells who has an account). Run with
+//! key card cache), making and checking a DPoP proof (EdDSA and ES256), one front-desk rotation
+//! on SQLite (a real file in WAL mode), and the password check for a known guest against an
+//! unknown one (the two must cost the same, or login tells who has an account). Run with
 //! `cargo bench --bench tokens`.
 
 use std::sync::{Arc, Mutex};
@@ -41,6 +41,56 @@ fn key_cards(c: &mut Criterion) {
                 .unwrap()
         })
     });
+}
+
+/// A DPoP proof's stateless checks (RFC 9449, section 4.3: the `jti` store and the binding
+/// aside), for each algorithm the doors accept, and making one (what a client pays).
+fn dpop_proofs(c: &mut Criterion) {
+    use keycard::dpop::{access_token_hash, ProofKey};
+    use keycard_dpop::Expected;
+    const URL: &str = "https://hotel.example/amenities/gym";
+    const TOKEN: &str = "a key card's bytes";
+    let now = 1_800_000_000;
+    let expected = Expected { method: "GET", url: URL, access_token: Some(TOKEN), now };
+    let eddsa = ProofKey::generate();
+    let proof = eddsa.proof("GET", URL, Some(TOKEN), now);
+    let es256 = es256_proof(now);
+    let mut group = c.benchmark_group("DPoP proof");
+    group.bench_function("make (EdDSA, client side)", |b| {
+        b.iter(|| eddsa.proof("GET", URL, Some(TOKEN), now))
+    });
+    group.bench_function("verify (EdDSA)", |b| {
+        b.iter(|| keycard_dpop::verify(&proof, &expected).unwrap())
+    });
+    group.bench_function("verify (ES256, as browsers make them)", |b| {
+        b.iter(|| keycard_dpop::verify(&es256, &expected).unwrap())
+    });
+    group.finish();
+
+    /// An ES256 proof, made with the `p256` crate as a browser's WebCrypto would sign it.
+    fn es256_proof(now: i64) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        use p256::ecdsa::signature::Signer;
+        let key = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+        let point = key.verifying_key().to_encoded_point(false);
+        let header = serde_json::json!({
+            "typ": "dpop+jwt", "alg": "ES256",
+            "jwk": { "kty": "EC", "crv": "P-256",
+                     "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
+                     "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()) },
+        });
+        let claims = serde_json::json!({
+            "jti": "bench", "htm": "GET", "htu": URL, "iat": now, "ath": access_token_hash(TOKEN),
+        });
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature: p256::ecdsa::Signature = key.sign(input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+    }
 }
 
 fn rotation(c: &mut Criterion) {
@@ -112,5 +162,5 @@ fn password_checks(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, key_cards, key_card_cache, rotation, password_checks);
+criterion_group!(benches, key_cards, key_card_cache, dpop_proofs, rotation, password_checks);
 criterion_main!(benches);

@@ -5,8 +5,9 @@
 #                   repository; CI points it at a cache shared between clones)
 #
 # Usage: setup_build_tools   (Rust target, cargo-leptos, wasm-bindgen-cli, wasm-opt)
-#        setup_test_tools    (the end2end npm packages, a Chromium for Playwright, and the API
-#                             fuzzer, Schemathesis, in a virtual environment)
+#        setup_test_tools    (the end2end npm packages, a Chromium for Playwright, and the Python
+#                             tools, Schemathesis and the RFC 9449 client's, in a virtual
+#                             environment)
 
 set -euo pipefail
 
@@ -26,7 +27,21 @@ need() {
   command -v "$1" >/dev/null 2>&1 || { echo "error: $1 is required: $2" >&2; exit 1; }
 }
 
+# How the build tools are compiled. Their own release profiles ask for fat LTO and one codegen
+# unit: the first run compiled cargo-leptos alone for 15 to 21 minutes on 2 cores. A build tool
+# runs a few times a day for seconds, so here its ~550 dependencies are built unoptimised, the
+# tool itself lightly, and only the few dependencies that do its work at run time (reading and
+# writing wasm, hashing, compressing, CSS) optimised: cargo-leptos compiles in about half the
+# time, and a build it drives takes about 0.4 s longer (README, "Tests", has the figures).
+tool_profile() {
+  local hot
+  printf '%s\n' --config 'profile.release.lto=false' --config 'profile.release.codegen-units=256' \
+    --config 'profile.release.opt-level=1' --config 'profile.release.package."*".opt-level=0'
+  for hot in "$@"; do printf '%s\n' --config "profile.release.package.$hot.opt-level=2"; done
+}
+
 # cargo install of $1 at version $2 into the tools folder, unless that version is there already.
+# The remaining arguments go to cargo install.
 install_crate() {
   local crate=$1 version=$2 bin=$3; shift 3
   if "$KEYCARD_TOOLS/bin/$bin" --version 2>/dev/null | grep -q " $version"; then return; fi
@@ -42,9 +57,13 @@ setup_build_tools() {
     say "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
   fi
-  install_crate cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-leptos --locked
+  local profile
+  mapfile -t profile < <(tool_profile walrus gimli wasmparser wasm_split_cli_support seahash \
+    md-5 brotli flate2 miniz_oxide lightningcss)
+  install_crate cargo-leptos "$CARGO_LEPTOS_VERSION" cargo-leptos --locked "${profile[@]}"
+  mapfile -t profile < <(tool_profile walrus gimli wasmparser)
   # No --locked: the CLI's own lock file names a crate version missing from the registry index.
-  install_crate wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen
+  install_crate wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen "${profile[@]}"
   if ! wasm-opt --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*}"; then
     say "installing wasm-opt (binaryen $BINARYEN_VERSION from npm)"
     npm install --silent --no-audit --no-fund --prefix "$KEYCARD_TOOLS/npm" "binaryen@$BINARYEN_VERSION"
@@ -74,13 +93,14 @@ apt_install() {
   fi
 }
 
-# Schemathesis and its dependencies, pinned in scripts/api-fuzz-requirements.txt, in a virtual
-# environment of the tools folder. Sets KEYCARD_SCHEMATHESIS.
-setup_fuzz_tools() {
-  local venv="$KEYCARD_TOOLS/venv" requirements="$KEYCARD_ROOT/scripts/api-fuzz-requirements.txt"
+# The Python tools of the test command (Schemathesis, and PyJWT with cryptography for the RFC
+# 9449 client), pinned in scripts/python-requirements.txt, in a virtual environment of the tools
+# folder. Sets KEYCARD_SCHEMATHESIS and KEYCARD_PYTHON.
+setup_python_tools() {
+  local venv="$KEYCARD_TOOLS/venv" requirements="$KEYCARD_ROOT/scripts/python-requirements.txt"
   command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
   if [ ! -f "$venv/requirements.txt" ] || ! cmp -s "$requirements" "$venv/requirements.txt"; then
-    say "installing the API fuzzer (Schemathesis, from PyPI) into $venv"
+    say "installing the test command's Python tools (Schemathesis, PyJWT, from PyPI) into $venv"
     if ! python3 -m venv --clear "$venv" >/dev/null 2>&1; then
       apt_install python3-venv
       python3 -m venv --clear "$venv"
@@ -89,10 +109,11 @@ setup_fuzz_tools() {
     cp "$requirements" "$venv/requirements.txt"
   fi
   export KEYCARD_SCHEMATHESIS="$venv/bin/schemathesis"
+  export KEYCARD_PYTHON="$venv/bin/python"
 }
 
 setup_test_tools() {
-  setup_fuzz_tools
+  setup_python_tools
   local e2e="$KEYCARD_ROOT/end2end"
   if [ ! -d "$e2e/node_modules" ] || [ "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]; then
     say "installing the end-to-end test packages (npm ci)"

@@ -295,8 +295,11 @@ impl Auth {
         }
     }
 
-    /// The guest checked out.
+    /// The guest checked out. The browser's DPoP key goes with the stay: the next check-in binds
+    /// a new one.
     pub fn checked_out(&self, announce: bool) {
+        #[cfg(feature = "hydrate")]
+        leptos::task::spawn_local(crate::dpop::forget());
         self.stay.set(Some(None));
         self.overridden.set(Some(Override::CheckedOut));
         self.version.update(|v| *v += 1);
@@ -369,6 +372,8 @@ mod browser {
 
     pub fn start(auth: Auth) {
         crate::wire::watch::start(auth.wire);
+        // The fetch wrapper presents the key card the page holds now (bound ones with DPoP).
+        Effect::new(move |_| crate::dpop::set_card(auth.stay().map(|s| s.key_card)));
         // Everything else here can change what the page shows, so it waits until the page has
         // hydrated (see `crate::hydrated`), which happens once.
         Effect::new(move |_| {

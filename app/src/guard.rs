@@ -137,16 +137,16 @@ impl IntoResponse for ApiError {
         }
         if status == StatusCode::UNAUTHORIZED {
             let algs = keycard::dpop::ALGORITHMS.join(" ");
-            let challenges = match dpop_error {
-                Some(error) => vec![format!(
+            // One field, the challenges comma-separated (RFC 9110, 11.6.1): some clients read
+            // only the first field of a repeated header.
+            let challenge = match dpop_error {
+                Some(error) => format!(
                     "DPoP error=\"{error}\", error_description=\"{description}\", algs=\"{algs}\""
-                )],
-                None => vec!["Bearer".to_owned(), format!("DPoP algs=\"{algs}\"")],
+                ),
+                None => format!("Bearer, DPoP algs=\"{algs}\""),
             };
-            for challenge in challenges {
-                if let Ok(value) = HeaderValue::from_str(&challenge) {
-                    headers.append(WWW_AUTHENTICATE, value);
-                }
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                headers.insert(WWW_AUTHENTICATE, value);
             }
         }
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

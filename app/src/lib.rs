@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod components;
+pub mod dpop;
 pub mod error;
 #[cfg(feature = "ssr")]
 pub mod guard;

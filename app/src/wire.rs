@@ -91,6 +91,8 @@ pub struct Exchange {
     pub got: Vec<(String, String)>,
     /// The server's description of cookies and origin (while the demo controls are on).
     pub note: Option<WireNote>,
+    /// The DPoP proof the page sent with it, decoded (RFC 9449), if any.
+    pub proof: Option<crate::dpop::ProofNote>,
     /// Why no answer came, if none did.
     pub failed: Option<String>,
 }
@@ -198,8 +200,9 @@ pub(crate) mod watch {
         shorten_authorization, Exchange, WireNote, MAX_EXCHANGES, SHOWN_ANSWER_HEADERS, WIRE_HEADER,
     };
 
-    /// Wraps `window.fetch` once per page. The wrapper records and passes every call through
-    /// unchanged: same arguments, same promise.
+    /// Wraps `window.fetch` once per page. The wrapper records every call, and adds what DPoP
+    /// asks of a request to the hotel (a proof, and `Authorization: DPoP` for a bound key card;
+    /// see [`crate::dpop`]) before passing it on with the same arguments otherwise.
     pub fn start(wire: RwSignal<Vec<Exchange>>) {
         let Some(window) = web_sys::window() else { return };
         let Ok(original) = js_sys::Reflect::get(&window, &"fetch".into()) else { return };
@@ -207,6 +210,7 @@ pub(crate) mod watch {
         let original = original.bind0(&window);
         let wrapper = Closure::<dyn FnMut(JsValue, JsValue) -> JsValue>::new(
             move |input: JsValue, init: JsValue| {
+                let original = original.clone();
                 let started = js_sys::Date::now();
                 let (method, url, sent) = request_of(&input, &init);
                 let n = wire.with_untracked(|w| w.last().map_or(0, |x| x.n)) + 1;
@@ -218,26 +222,41 @@ pub(crate) mod watch {
                     w.push(Exchange {
                         n,
                         at: (started / 1000.0) as i64,
-                        method,
+                        method: method.clone(),
                         path: path_of(&url),
                         sent,
                         ..Exchange::default()
                     })
                 });
-                let answer = match original.call2(&JsValue::NULL, &input, &init) {
-                    Ok(answer) => answer,
-                    Err(e) => {
-                        settle(wire, n, |x| x.failed = Some(describe_error(&e)));
-                        return js_sys::Promise::reject(&e).into();
+                let answer = wasm_bindgen_futures::future_to_promise(async move {
+                    let (extra, proof) = crate::dpop::for_request(&method, &url).await;
+                    let (input, init) = with_headers(input, init, &extra);
+                    if !extra.is_empty() {
+                        settle(wire, n, |x| {
+                            for (name, value) in &extra {
+                                if *name == "authorization" {
+                                    x.sent.retain(|(n, _)| n != "authorization");
+                                    x.sent.push((name.to_string(), shorten_authorization(value)));
+                                }
+                            }
+                            x.proof = proof;
+                        });
                     }
-                };
-                let watched: js_sys::Promise = answer.clone().unchecked_into();
-                leptos::task::spawn_local(async move {
-                    match wasm_bindgen_futures::JsFuture::from(watched).await {
+                    let fetched = match original.call2(&JsValue::NULL, &input, &init) {
+                        Ok(promise) => {
+                            wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(promise))
+                                .await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    match &fetched {
                         Ok(res) => {
-                            let res: web_sys::Response = res.unchecked_into();
+                            let res: &web_sys::Response = res.unchecked_ref();
                             let millis = (js_sys::Date::now() - started).max(0.0) as u32;
                             let headers = res.headers();
+                            if let Ok(Some(date)) = headers.get("date") {
+                                crate::dpop::observe_server_date(&date);
+                            }
                             let got = SHOWN_ANSWER_HEADERS
                                 .iter()
                                 .filter_map(|name| {
@@ -249,23 +268,51 @@ pub(crate) mod watch {
                                 .ok()
                                 .flatten()
                                 .and_then(|v| serde_json::from_str::<WireNote>(&v).ok());
+                            let status = res.status();
                             settle(wire, n, |x| {
-                                x.status = Some(res.status());
+                                x.status = Some(status);
                                 x.millis = Some(millis);
                                 x.got = got;
                                 x.note = note;
                             });
                         }
-                        Err(e) => settle(wire, n, |x| x.failed = Some(describe_error(&e))),
+                        Err(e) => settle(wire, n, |x| x.failed = Some(describe_error(e))),
                     }
+                    fetched
                 });
-                answer
+                answer.into()
             },
         );
         if js_sys::Reflect::set(&window, &"fetch".into(), wrapper.as_ref()).is_ok() {
             // Lives as long as the page.
             wrapper.forget();
         }
+    }
+
+    /// `fetch(input, init)`'s arguments with `extra` headers added (to a copy of `init`, which
+    /// overrides the headers of a `Request` input).
+    fn with_headers(input: JsValue, init: JsValue, extra: &[(&str, String)]) -> (JsValue, JsValue) {
+        if extra.is_empty() {
+            return (input, init);
+        }
+        let copy = js_sys::Object::new();
+        if init.is_object() {
+            let _ = js_sys::Object::assign(&copy, init.unchecked_ref());
+        }
+        let current =
+            js_sys::Reflect::get(&copy, &"headers".into()).ok().filter(|h| !h.is_undefined());
+        let headers = match (current, input.dyn_ref::<web_sys::Request>()) {
+            (Some(h), _) => web_sys::Headers::new_with_headers(h.unchecked_ref())
+                .or_else(|_| web_sys::Headers::new_with_record_from_str_to_str(h.unchecked_ref())),
+            (None, Some(request)) => web_sys::Headers::new_with_headers(&request.headers()),
+            (None, None) => web_sys::Headers::new(),
+        };
+        let Ok(headers) = headers else { return (input, init) };
+        for (name, value) in extra {
+            let _ = headers.set(name, value);
+        }
+        let _ = js_sys::Reflect::set(&copy, &"headers".into(), &headers);
+        (input, copy.into())
     }
 
     fn settle(wire: RwSignal<Vec<Exchange>>, n: usize, f: impl FnOnce(&mut Exchange)) {

@@ -48,6 +48,9 @@ for (const scheme of ["light", "dark"] as const) {
         await page.getByTestId("wire").locator("summary").first().click();
         await page.getByTestId("forge-lab").getByRole("button", { name: "alg: none", exact: true }).click();
         await expect(page.getByTestId("lab-answer").locator(".lab-answer")).toBeVisible();
+        // The DPoP thief's answer (the binding section says why it failed).
+        await page.getByRole("button", { name: "A thief copies my key card" }).click();
+        await expect(page.getByTestId("demo-said")).toContainText("refused");
         await page.getByTestId("claims").locator(".claim").first().focus();
         await check(page, `${scheme} ${screen.name} /room`, w);
         for (const path of ["/amenities", "/sessions"]) {

@@ -64,10 +64,14 @@ export async function hydrated(page: Page): Promise<void> {
 
 export const PASSWORD = "correct horse battery";
 
-/** Checks `user` in through the form (or registers them first); the app opens the room. */
-export async function checkIn(page: Page, user: string, { register = false } = {}): Promise<void> {
+/**
+ * Checks `user` in through the form (or registers them first); the app opens the room. `dpop`:
+ * bind the stay to the browser's key (the form's default); off for the article's bearer tokens.
+ */
+export async function checkIn(page: Page, user: string, { register = false, dpop = true } = {}): Promise<void> {
   await page.goto(register ? "/register" : "/login");
   await hydrated(page);
+  await page.getByTestId("bind-dpop").setChecked(dpop);
   await page.getByLabel("Username").fill(user);
   await page.getByLabel("Password").fill(PASSWORD);
   const button = register ? "Register and check in" : "Check in";
@@ -76,6 +80,6 @@ export async function checkIn(page: Page, user: string, { register = false } = {
 }
 
 /** Registers `user` through the form; the app checks them in and opens the room. */
-export async function register(page: Page, user: string): Promise<void> {
-  await checkIn(page, user, { register: true });
+export async function register(page: Page, user: string, { dpop = true } = {}): Promise<void> {
+  await checkIn(page, user, { register: true, dpop });
 }

@@ -29,8 +29,10 @@ async function waitForExpiry(page: Page) {
   await page.waitForTimeout(2_700);
 }
 
+// The article's stay: bearer tokens, so that a thief's copy is detected (DPoP prevents it:
+// dpop.spec.ts).
 async function checkIn(page: Page, user: string) {
-  await fillCheckIn(page, user);
+  await fillCheckIn(page, user, { dpop: false });
   await expect(await stage(page)).toHaveAttribute("data-stage", "CheckedIn");
 }
 
@@ -42,7 +44,7 @@ test("a stay from check-in to check-out", async ({ page, context, browser, watch
   const user = `guest${Date.now()}`;
 
   // Register: checked in straight away.
-  await register(page, user);
+  await register(page, user, { dpop: false });
   await expect(await stage(page)).toHaveAttribute("data-stage", "CheckedIn");
   await expect(page.getByTestId("guest-name")).toHaveText(user);
   await expect(page.getByTestId("generation")).toHaveText("1");

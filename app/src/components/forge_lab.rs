@@ -129,6 +129,40 @@ pub fn ForgeLab() -> impl IntoView {
             }
         };
     let edited = move |_| try_it("Your edited token".to_owned(), Present::Edited);
+    // DPoP: a proof made (or forged) by this page for the gym, with the key card, tried at the
+    // gym's door. The page signs it with this browser's key (or a throwaway one).
+    let bound = move || auth.stay().is_some_and(|s| crate::dpop::is_bound(&s.key_card));
+    let try_proof = move |what: &'static str, forgery: Forgery| {
+        tried.set(what.to_owned());
+        answer.set(None);
+        busy.set(true);
+        let card = auth.stay().map(|s| s.key_card).unwrap_or_default();
+        spawn_local(async move {
+            let result = forged_proof(&card, forgery).await;
+            let result = match result {
+                Ok(proofs) => {
+                    let mut last = None;
+                    for proof in proofs {
+                        let call = || {
+                            lab_try("proof".into(), Some(card.clone()), None, Some(proof.clone()))
+                        };
+                        last = Some(auth.protected("Forge lab: a proof", call).await);
+                    }
+                    last.unwrap_or_else(|| {
+                        Err(ApiError::new(crate::api::ErrorCode::Internal, "no proof"))
+                    })
+                }
+                Err(e) => Err(e),
+            };
+            answer.set(Some(result));
+            busy.set(false);
+        });
+    };
+    let proof_button = move |label: &'static str, forgery: Forgery| {
+        view! {
+            <button type="button" class="small-button" on:click=move |_| try_proof(label, forgery)>{label}</button>
+        }
+    };
     let wrong_doors = move || {
         view! {
             <button type="button" class="small-button" on:click=move |_| {
@@ -173,6 +207,17 @@ pub fn ForgeLab() -> impl IntoView {
                 {preset("Unchanged", |_, _, _, _| {})}
                 {wrong_doors}
             </div>
+            <Show when=bound>
+                <div class="row presets" role="group" aria-label="DPoP proofs to try" data-testid="proof-forgeries">
+                    <span class="muted">"Your key card is bound to this browser's key. Proofs for the gym's door:"</span>
+                    {proof_button("A fresh proof", Forgery::None)}
+                    {proof_button("The same proof twice", Forgery::Replayed)}
+                    {proof_button("A proof for another URL", Forgery::AnotherUrl)}
+                    {proof_button("A proof for another method", Forgery::AnotherMethod)}
+                    {proof_button("A proof by another key", Forgery::AnotherKey)}
+                    {proof_button("A proof without the key card's hash", Forgery::NoAth)}
+                </div>
+            </Show>
             <div class="grid-2 lab-fields">
                 <label class="stack">
                     <span class="jwt-header">"Header"</span>
@@ -237,4 +282,53 @@ pub fn ForgeLab() -> impl IntoView {
             </div>
         </section>
     }
+}
+
+/// What a proof the lab tries differs in from a genuine one for `GET /amenities/gym`.
+#[derive(Clone, Copy, PartialEq)]
+enum Forgery {
+    None,
+    /// The same proof, sent twice (the second answer is the lab's).
+    Replayed,
+    AnotherUrl,
+    AnotherMethod,
+    /// Signed by a key made for this try, not the one the key card is bound to.
+    AnotherKey,
+    /// Without `ath`, the key card's hash.
+    NoAth,
+}
+
+/// The proofs to send, in order, for `forgery`.
+#[cfg(feature = "hydrate")]
+async fn forged_proof(card: &str, forgery: Forgery) -> Result<Vec<String>, ApiError> {
+    use crate::dpop::{current_key, make_key, sign, Claims};
+    let failed = |what: &str| ApiError::new(crate::api::ErrorCode::Internal, what.to_owned());
+    let origin = web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default();
+    let mut claims = Claims {
+        method: "GET".into(),
+        url: format!("{origin}/amenities/gym"),
+        access_token: Some(card.to_owned()),
+        iat: None,
+    };
+    let key = match forgery {
+        Forgery::AnotherKey => make_key().await.map_err(|_| failed("WebCrypto made no key"))?,
+        _ => current_key().await.ok_or_else(|| failed("this browser holds no DPoP key"))?,
+    };
+    match forgery {
+        Forgery::AnotherUrl => claims.url = format!("{origin}/amenities/pool"),
+        Forgery::AnotherMethod => claims.method = "POST".into(),
+        Forgery::NoAth => claims.access_token = None,
+        Forgery::None | Forgery::Replayed | Forgery::AnotherKey => {}
+    }
+    let (proof, _) = sign(&key, &claims).await.map_err(|_| failed("WebCrypto could not sign"))?;
+    Ok(match forgery {
+        Forgery::Replayed => vec![proof.clone(), proof],
+        _ => vec![proof],
+    })
+}
+
+/// On the server the lab's proofs are never made (the buttons act once the page has hydrated).
+#[cfg(not(feature = "hydrate"))]
+async fn forged_proof(_: &str, _: Forgery) -> Result<Vec<String>, ApiError> {
+    Err(ApiError::new(crate::api::ErrorCode::Network, "proofs are made in the browser"))
 }

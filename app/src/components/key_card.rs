@@ -19,6 +19,7 @@ fn explain(claim: &str) -> &'static str {
         "client_id" => "client: the application it was given to",
         "sid" => "session: the booking this card belongs to",
         "preferred_username" => "your name, for display",
+        "cnf" => "confirmation: the thumbprint (jkt) of the key this card is bound to (DPoP); it opens a door only with a fresh proof of that key",
         "typ" => "type: at+jwt marks an access token (a key card)",
         "alg" => "algorithm: EdDSA (Ed25519), checked with the public key",
         "kid" => "key id: which of the hotel's keys signed it (see the JWKS)",

@@ -4,6 +4,7 @@ use leptos_router::hooks::use_location;
 use super::timeline::clock_time;
 use crate::api::{CONFIRMATION_COOKIE, CONFIRMATION_PATH, KEY_CARD_COOKIE};
 use crate::auth::use_auth;
+use crate::dpop::ProofNote;
 use crate::wire::{Exchange, SetCookieNote, WireNote};
 
 /// Every HTTP exchange the page made with the hotel, as OAuth's playgrounds show a flow: one line
@@ -61,6 +62,7 @@ fn ExchangeRow(x: Exchange) -> impl IntoView {
                     <h3>"Request"</h3>
                     <dl class="facts">
                         {header_rows(&x.sent)}
+                        {x.proof.clone().map(proof_rows)}
                         {note.clone().map(|n| sent_by_browser(&n, &path))}
                     </dl>
                     <h3>"Answer"</h3>
@@ -85,6 +87,32 @@ fn header_rows(headers: &[(String, String)]) -> impl IntoView {
             }
         })
         .collect_view()
+}
+
+/// The DPoP proof the page sent, decoded: a signature by this browser's key over this one
+/// request (and, with a key card, over the card's hash).
+fn proof_rows(p: ProofNote) -> impl IntoView {
+    let short = |s: &str| format!("{}…", s.chars().take(12).collect::<String>());
+    view! {
+        <dt><code>"dpop"</code></dt>
+        <dd data-testid="wire-proof" data-htm=p.htm.clone() data-htu=p.htu.clone()>
+            <span class="muted">"a proof, signed by this browser's key (its thumbprint "</span>
+            <code>{short(&p.jkt)}</code>
+            <span class="muted">"), for this request only:"</span>
+            <ul class="proof-claims">
+                <li><code>"htm"</code> " " <code>{p.htm.clone()}</code> " the method"</li>
+                <li><code>"htu"</code> " " <code>{p.htu.clone()}</code> " the URL, without its query"</li>
+                <li><code>"iat"</code> " " <code>{p.iat}</code> " " {clock_time(p.iat)} " on the server's clock: refused after a minute"</li>
+                <li><code>"jti"</code> " " <code>{short(&p.jti)}</code> " unique: every instance refuses it a second time"</li>
+                {match p.ath.clone() {
+                    Some(ath) => view! {
+                        <li><code>"ath"</code> " " <code>{short(&ath)}</code> " the key card's SHA-256: the proof goes with this key card only"</li>
+                    }.into_any(),
+                    None => view! { <li class="muted">"no ath: no key card goes with this request"</li> }.into_any(),
+                }}
+            </ul>
+        </dd>
+    }
 }
 
 /// What the browser added, as the server saw it, and why the booking confirmation came along or

@@ -7,6 +7,7 @@ use leptos_router::hooks::{use_location, use_navigate, use_query_map};
 
 use crate::api::{ApiError, CheckInResponse, Login, Register};
 use crate::auth::use_auth;
+use crate::components::ClientOnly;
 use crate::redirect;
 
 /// Where to go after check-in: the `next` parameter, normalised, when it stays on this site;
@@ -47,6 +48,10 @@ fn CheckInForm(register: bool) -> impl IntoView {
         if register { signup.value().into() } else { login.value().into() };
     let pending: Signal<bool> =
         if register { signup.pending().into() } else { login.pending().into() };
+    // Bind the stay to this browser's key (DPoP)? The fetch wrapper reads the choice.
+    let bind = RwSignal::new(true);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| crate::dpop::bind_at_check_in(bind.get()));
     // The stage shows a check-in under way; a refused one hands it back.
     Effect::new(move |_| {
         let busy = pending.get();
@@ -86,6 +91,13 @@ fn CheckInForm(register: bool) -> impl IntoView {
             <label for="password">"Password"</label>
             <input id="password" name="password" type="password" required minlength=if register { "8" } else { "1" }
                 autocomplete=if register { "new-password" } else { "current-password" } />
+            // Only with JavaScript, which makes and keeps the key: rendered once hydrated.
+            <ClientOnly>
+                <label class="check">
+                    <input type="checkbox" data-testid="bind-dpop" prop:checked=bind on:change=move |e| bind.set(event_target_checked(&e)) />
+                    " Bind my key card to this browser (DPoP)"
+                </label>
+            </ClientOnly>
             <p class="form-error" role="alert" data-testid="form-error">{error}</p>
             <button type="submit" class="primary" disabled=pending>
                 {if register { "Register and check in" } else { "Check in" }}
@@ -107,6 +119,9 @@ fn CheckInForm(register: bool) -> impl IntoView {
             } else {
                 view! { <ActionForm action=login attr:class="stack">{fields()}</ActionForm> }.into_any()
             }}
+            <p class="muted small" data-testid="binding-note">
+                "With JavaScript on, this browser proves a key of its own as you check in, and your key card works only in its hand (DPoP). Without JavaScript the form still checks you in, with a key card that works in any hand (a bearer token)."
+            </p>
             <p>
                 {if register {
                     view! { "Already a guest? " <a href=redirect::with_next("/login", &next)>"Check in"</a> }

@@ -88,5 +88,22 @@ pub fn Lobby() -> impl IntoView {
                 " to follow every step on your own key card."
             </p>
         </section>
+        <section class="card" aria-labelledby="hands-title" data-testid="bearer-vs-dpop">
+            <h2 id="hands-title">"A key card for any hand, or one that only works in yours"</h2>
+            <div class="grid-2">
+                <div>
+                    <h3>"Bearer"</h3>
+                    <p>
+                        "A plain key card opens the door for whoever holds it, like a hotel key card found in the corridor. That is why it expires soon, and why the front desk replaces the booking confirmation at every visit and cancels the booking when an old one turns up: it can only notice a theft after the thief has used a copy."
+                    </p>
+                </div>
+                <div>
+                    <h3>"DPoP"</h3>
+                    <p>
+                        "This browser keeps a key the hotel can check but no one can copy. At check-in the hotel writes that key into your key card and your booking; at every door, and at the front desk, the browser signs a small note for that one request. A perfect copy of your key card, or of your booking confirmation, in someone else's hand opens nothing: the theft is prevented, not just detected."
+                    </p>
+                </div>
+            </div>
+        </section>
     }
 }

@@ -6,7 +6,10 @@ use leptos::task::spawn_local;
 
 use crate::api::room_service;
 #[cfg(feature = "demo")]
-use crate::api::{demo_expire_soon, demo_lapse, demo_steal, demo_thief, LAPSE_SECS};
+use crate::api::{
+    demo_expire_soon, demo_lapse, demo_steal, demo_thief, demo_thief_key_card, DoorAnswer,
+    LAPSE_SECS,
+};
 use crate::auth::{use_auth, Auth, Stay};
 #[cfg(feature = "demo")]
 use crate::components::ForgeLab;
@@ -38,6 +41,7 @@ fn RoomInside() -> impl IntoView {
             </p>
         </section>
         <KeyCardInspector token=Signal::derive(move || stay.get().map(|s| s.key_card).unwrap_or_default()) />
+        <Binding bound=Signal::derive(move || stay.get().is_some_and(|s| crate::dpop::is_bound(&s.key_card))) />
         <section class="card" aria-labelledby="booking-title" data-testid="booking">
             <h2 id="booking-title">"Your booking confirmation (refresh token)"</h2>
             <p class="muted">
@@ -58,6 +62,32 @@ fn RoomInside() -> impl IntoView {
             <WirePanel />
             <Timeline />
         </ClientOnly>
+    }
+}
+
+/// Whose hand the key card works in: this browser's key (DPoP) or anyone's (bearer).
+#[component]
+fn Binding(#[prop(into)] bound: Signal<bool>) -> impl IntoView {
+    view! {
+        <section class="card" aria-labelledby="binding-title" data-testid="binding" data-bound=move || bound.get().to_string()>
+            <h2 id="binding-title">{move || if bound.get() { "A key card that only works in your hand (DPoP)" } else { "A key card that works in any hand (bearer)" }}</h2>
+            {move || if bound.get() {
+                view! {
+                    <p>
+                        "At check-in this browser made a key pair whose private half it will never hand out, not even to this page (WebCrypto, non-extractable, kept in IndexedDB), and proved it to the hotel. Your key card names that key (its " <code>"cnf.jkt"</code> " claim) and so does your booking: every call this page makes carries a fresh proof, signed by the key for that one request (" <code>"DPoP"</code> " header). A perfect copy of the key card, or of the booking confirmation, opens nothing without the key. Check-out deletes it."
+                    </p>
+                    <p class="muted">
+                        "What it does not stop: a script running in this page can still ask the browser to sign, and so use the key while the page is open. A page load cannot carry a proof either: the key card cookie still renders your own pages, and changes nothing."
+                    </p>
+                }.into_any()
+            } else {
+                view! {
+                    <p>
+                        "This key card is a bearer token: whoever holds a copy can use it until it expires, as the article describes. Checking in with JavaScript on binds the key card to a key of this browser's (DPoP); a check-in without JavaScript, or from a client that proves no key, gets a bearer key card."
+                    </p>
+                }.into_any()
+            }}
+        </section>
     }
 }
 
@@ -131,6 +161,7 @@ fn DemoControls() -> impl IntoView {
             let what = outcome.as_ref().map(|o| o.outcome.clone()).unwrap_or_default();
             said.set(Some(match outcome {
                 Ok(o) => match o.outcome.as_str() {
+                    "stopped" => "Stopped: your booking is bound to this browser's key. The thief showed a perfect copy of the confirmation with a proof of its own key, and the front desk refused it (invalid_dpop_proof, rule key). Nothing about your booking changed: prevention, not detection.",
                     "caught" => "Caught: the copy was already replaced, so the front desk cancelled the whole booking.",
                     "got_in" => "The copy was still current: the thief got a key card. Your next visit to the front desk shows an old confirmation and cancels the booking.",
                     _ => "Too late: the booking was already over.",
@@ -145,6 +176,32 @@ fn DemoControls() -> impl IntoView {
                 "got_in" => auth.note("alarm", "the thief got a new key card; your next visit to the front desk will trip the alarm"),
                 _ => {}
             }
+        });
+    };
+    let copy_key_card = move |_| {
+        spawn_local(async move {
+            auth.note("request", "a thief copies the key card and tries the gym with it");
+            let said_of = |a: &DoorAnswer| match a.answer.as_str() {
+                "opened" => "the door opened".to_owned(),
+                _ => format!(
+                    "refused ({}, {})",
+                    a.rule.clone().unwrap_or_default(),
+                    a.section.clone().unwrap_or_default()
+                ),
+            };
+            said.set(Some(match auth.protected("Thief copies the key card", demo_thief_key_card).await {
+                Ok(theft) => format!(
+                    "A thief with a perfect copy of your key card tried the gym. As a bearer token: {}. With a proof of its own key: {}.{}",
+                    said_of(&theft.as_bearer),
+                    said_of(&theft.with_own_key),
+                    if theft.as_bearer.answer == "opened" {
+                        " A bearer key card works in any hand until it expires."
+                    } else {
+                        " Your key card only works with this browser's key."
+                    }
+                ),
+                Err(e) => e.message,
+            }));
         });
     };
     let expire_soon = move |_| {
@@ -191,6 +248,7 @@ fn DemoControls() -> impl IntoView {
             <h2 id="demo-title">"Demo controls"</h2>
             <p class="muted">"Turned on in development; KEYCARD_DEMO_CONTROLS=false turns them off."</p>
             <div class="row">
+                <button type="button" on:click=copy_key_card>"A thief copies my key card"</button>
                 <button type="button" on:click=steal>"A thief copies my booking confirmation"</button>
                 <button type="button" on:click=thief>"The thief uses it"</button>
                 <button type="button" on:click=expire_soon>"Make my key card expire in 10 s"</button>

@@ -31,12 +31,20 @@ pub(super) async fn typed_errors(
     let back_to = wants_html(req.headers())
         .then(|| local_target(req.headers().get(REFERER)?.to_str().ok()?, origin))
         .flatten();
+    let form_post = back_to.is_some();
     let res = next.run(req).await;
     let mut res = if res.headers().contains_key(SERVER_FN_ERROR_HEADER) {
         typed_error(res, back_to).await
     } else {
         res
     };
+    // leptos_axum sends a successful form post back to its Referer, then applies the status
+    // the server function chose (201 for a registration): a browser follows no Location on a
+    // 201, and would show the JSON instead of the page. A form answered with a place to go gets
+    // a 303, which every browser follows with a GET.
+    if form_post && res.status().is_success() && res.headers().contains_key(LOCATION) {
+        *res.status_mut() = StatusCode::SEE_OTHER;
+    }
     if let Some(location) = res.headers().get(LOCATION) {
         let local = location.to_str().ok().and_then(|l| local_target(l, origin));
         let value = HeaderValue::from_str(local.as_deref().unwrap_or("/"))

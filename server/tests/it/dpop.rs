@@ -359,3 +359,18 @@ async fn the_forge_lab_names_each_proof_forgery() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_demo_controls_keep_a_bound_stay_bound() {
+    let app = spawn_app().await;
+    let client = Client::new(&app);
+    let card = client.register("ann").await.key_card;
+    // The short key card and the lapsing one: cut for the same key, and answered with a 200.
+    for path in ["/api/demo/expire-soon", "/api/demo/lapse"] {
+        let res = client.with_proof("POST", path, &card).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let me: Value = res.json().await.unwrap();
+        let short = me["access_token"].as_str().unwrap();
+        assert_eq!(claims(short)["cnf"]["jkt"], client.key.jkt(), "{path}");
+    }
+}

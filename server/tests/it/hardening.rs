@@ -102,6 +102,29 @@ async fn a_failed_no_js_check_in_goes_back_to_its_own_page_only() {
 }
 
 #[tokio::test]
+async fn a_successful_no_js_registration_is_sent_on_with_a_303() {
+    let app = spawn_app().await;
+    // A registration answers 201; a browser would not follow a Location on it.
+    let referer = format!("{}/register?next=%2Fbookings", app.base);
+    let res = app
+        .post(
+            "/api/auth/register",
+            &[("username", "nora"), ("password", "a good password")],
+            &[HTML, ("referer", &referer)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/register?next=%2Fbookings");
+    assert!(res.headers().get_all("set-cookie").iter().count() >= 2, "the stay's cookies");
+    // Called as an API (no HTML wanted), it still answers 201 with the JSON body.
+    let res = app
+        .post("/api/auth/register", &[("username", "nico"), ("password", "a good password")], &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert!(res.headers().get("location").is_none());
+}
+
+#[tokio::test]
 async fn a_panic_in_a_server_function_becomes_a_500_and_the_server_keeps_serving() {
     let _turn = timed().await;
     let app = spawn_app().await;
