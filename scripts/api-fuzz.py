@@ -14,7 +14,6 @@ Environment: KEYCARD_FUZZ_EXAMPLES (default 100 per operation), KEYCARD_FUZZ_SEE
 
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from outside_client import ROOT, start_server, stop_server
 EXAMPLES = os.environ.get("KEYCARD_FUZZ_EXAMPLES", "100")
 SEED = os.environ.get("KEYCARD_FUZZ_SEED", "20261201")
 # Checks left out, and why:
@@ -32,38 +31,6 @@ SEED = os.environ.get("KEYCARD_FUZZ_SEED", "20261201")
 # - use_after_free, ensure_resource_availability, object_level_authorization: they follow
 #   OpenAPI links between operations, and this description declares none.
 EXCLUDED = "positive_data_acceptance,use_after_free,ensure_resource_availability,object_level_authorization"
-
-
-def start_server(data_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    binary = ROOT / "target" / "debug" / "keycard-server"
-    if not binary.exists():
-        sys.exit(f"{binary} is missing: run `cargo leptos build` first (scripts/test does)")
-    env = dict(
-        os.environ,
-        KEYCARD_ADDR="127.0.0.1:0",
-        KEYCARD_DATA_DIR=str(data_dir),
-        LEPTOS_SITE_ROOT=str(ROOT / "target" / "site"),
-        KEYCARD_ENV="development",
-        # Long enough that the key card outlives the run; throttles wide enough that the fuzzer
-        # explores the endpoints rather than the 429 answer (which it still meets and checks).
-        KEYCARD_KEY_CARD_TTL_SECS="3600",
-        KEYCARD_LOGIN_PER_ACCOUNT_PER_MINUTE="100000",
-        KEYCARD_LOGIN_PER_ADDRESS_PER_MINUTE="100000",
-        KEYCARD_REFRESH_PER_ADDRESS_PER_MINUTE="100000",
-        RUST_LOG=os.environ.get("RUST_LOG", "warn,keycard=info,keycard_server=info"),
-    )
-    log = open(log_path, "w")
-    server = subprocess.Popen([str(binary)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"the server exited with {server.returncode}:\n{log_path.read_text()}")
-        found = re.search(r"Keycard is open at (http://[0-9.:]+)", log_path.read_text())
-        if found:
-            return server, found.group(1)
-        time.sleep(0.1)
-    server.kill()
-    sys.exit(f"the server did not start:\n{log_path.read_text()}")
 
 
 def register(base: str, username: str) -> str:
@@ -109,7 +76,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="keycard-fuzz-") as tmp:
         tmp = Path(tmp)
         log_path = ROOT / "target" / "api-fuzz-server.log"
-        server, base = start_server(tmp, log_path)
+        server, base = start_server(
+            tmp, log_path,
+            # Long enough that the key card outlives the run; throttles wide enough that the
+            # fuzzer explores the endpoints rather than the 429 answer (which it still meets).
+            KEYCARD_KEY_CARD_TTL_SECS="3600",
+            KEYCARD_LOGIN_PER_ACCOUNT_PER_MINUTE="100000",
+            KEYCARD_LOGIN_PER_ADDRESS_PER_MINUTE="100000",
+            KEYCARD_REFRESH_PER_ADDRESS_PER_MINUTE="100000",
+            RUST_LOG=os.environ.get("RUST_LOG", "warn,keycard=info,keycard_server=info"),
+        )
         try:
             # Check-out ends the booking, and the demo's lapse ends it 10 s later, after which
             # every call would only meet 401: they get a booking of their own, after the rest.
@@ -126,13 +102,7 @@ def main() -> int:
                               "--include-path", "/api/auth/logout",
                               "--include-path", "/api/demo/lapse")))
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        log = log_path.read_text()
-    panicked = [line for line in log.splitlines() if "panicked" in line]
+            panicked = stop_server(server, log_path)
     for label, (code, cases, took) in runs:
         print(f"api fuzzer, {label}: {cases} test cases in {took:.1f} s, exit {code}")
     if panicked:

@@ -23,21 +23,16 @@ import base64
 import hashlib
 import json
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
-import http.client
-import urllib.parse
 import uuid
 from pathlib import Path
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
-ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "correct horse battery"
+from outside_client import PASSWORD, Answer, Checks, send, start_server, stop_server
 
 
 def b64url(data: bytes) -> str:
@@ -85,72 +80,8 @@ class Key:
         return jwt.encode(claims, self.private, algorithm="ES256", headers=headers)
 
 
-def start_server(data_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    binary = ROOT / "target" / "debug" / "keycard-server"
-    if not binary.exists():
-        sys.exit(f"{binary} is missing: run `cargo leptos build` first (scripts/test does)")
-    env = dict(
-        os.environ,
-        KEYCARD_ADDR="127.0.0.1:0",
-        KEYCARD_DATA_DIR=str(data_dir),
-        LEPTOS_SITE_ROOT=str(ROOT / "target" / "site"),
-        KEYCARD_ENV="development",
-        RUST_LOG="warn",
-    )
-    log = open(log_path, "w")
-    server = subprocess.Popen([str(binary)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        found = re.search(r"Keycard is open at (http://[0-9.:]+)", log_path.read_text())
-        if found:
-            return server, found.group(1)
-        if server.poll() is not None:
-            break
-        time.sleep(0.1)
-    server.kill()
-    sys.exit(f"the server did not start:\n{log_path.read_text()}")
-
-
-class Answer:
-    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    def all(self, name: str) -> list[str]:
-        return [v for k, v in self.headers if k.lower() == name.lower()]
-
-    def json(self):
-        return json.loads(self.body)
-
-
-def send(method: str, url: str, headers: list[tuple[str, str]], form: dict | None = None) -> Answer:
-    """One request, each header line as given (two DPoP headers stay two)."""
-    parsed = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
-    body = urllib.parse.urlencode(form).encode() if form is not None else b""
-    conn.putrequest(method, parsed.path)
-    for name, value in headers:
-        conn.putheader(name, value)
-    if method == "POST":
-        conn.putheader("Content-Type", "application/x-www-form-urlencoded")
-        conn.putheader("Content-Length", str(len(body)))
-    conn.endheaders(body if method == "POST" else None)
-    res = conn.getresponse()
-    answer = Answer(res.status, res.getheaders(), res.read())
-    conn.close()
-    return answer
-
-
 def main() -> int:
-    failures: list[str] = []
-    checks = 0
-
-    def check(ok: bool, what: str) -> None:
-        nonlocal checks
-        checks += 1
-        if not ok:
-            failures.append(what)
+    check = Checks()
 
     with tempfile.TemporaryDirectory(prefix="keycard-dpop-") as tmp:
         log_path = Path(tmp) / "server.log"
@@ -220,15 +151,10 @@ def main() -> int:
             res = door(me, "POST", [key.proof("POST", me, access)], token=access)
             check(res.status == 200, f"the guest goes on: {res.status}")
         finally:
-            server.terminate()
-            server.wait(timeout=10)
-            panics = [line for line in log_path.read_text().splitlines() if "panicked" in line]
+            panics = stop_server(server, log_path)
             check(not panics, f"the server panicked: {panics}")
 
-    for failure in failures:
-        print(f"FAILED: {failure}", file=sys.stderr)
-    print(f"dpop client (RFC 9449, PyJWT + cryptography): {checks - len(failures)} of {checks} checks passed")
-    return 1 if failures else 0
+    return check.report("dpop client (RFC 9449, PyJWT + cryptography)")
 
 
 if __name__ == "__main__":

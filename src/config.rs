@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::clients::NativeClients;
 use crate::proxies::TrustedProxies;
 
 /// Development or production. Production refuses development-only shortcuts (generated keys,
@@ -121,6 +122,13 @@ pub struct Config {
     /// a DPoP proof, so every key card is sender-constrained. Default false: a client without a
     /// proof (a form without JavaScript, a plain API client) gets a bearer key card.
     pub dpop_required: bool,
+    /// `KEYCARD_NATIVE_CLIENTS`: the native clients that may check in with the device grant,
+    /// as `id=Name` pairs (see [`NativeClients`]). Default `keycard-cli=Keycard CLI`; `none`
+    /// turns the device grant off. No id may equal `KEYCARD_CLIENT_ID`.
+    pub native_clients: NativeClients,
+    /// `KEYCARD_DEVICE_CODE_TTL_SECS`: how long a device's codes wait for the guest's approval.
+    /// Default 600 (RFC 8628's example: ten minutes to reach a browser and type the code).
+    pub device_code_ttl: Duration,
     /// `KEYCARD_HSTS_MAX_AGE_SECS`: the `Strict-Transport-Security` max-age sent in production
     /// (never in development, where the site is plain HTTP). Default two years; 0 sends
     /// `max-age=0`, which tells browsers to forget an earlier policy.
@@ -149,6 +157,8 @@ impl std::fmt::Debug for Config {
             .field("hash_concurrency", &self.hash_concurrency)
             .field("key_card_cache_size", &self.key_card_cache_size)
             .field("dpop_required", &self.dpop_required)
+            .field("native_clients", &self.native_clients)
+            .field("device_code_ttl", &self.device_code_ttl)
             .field("hsts_max_age", &self.hsts_max_age)
             .field("limits", &self.limits)
             .finish()
@@ -293,6 +303,21 @@ impl Config {
             })
             .transpose()?
             .unwrap_or_default();
+        let client_id = get("KEYCARD_CLIENT_ID").unwrap_or_else(|| "keycard-web".into());
+        let native_clients = match get("KEYCARD_NATIVE_CLIENTS") {
+            None => NativeClients::default(),
+            Some(raw) => raw.parse().map_err(|e: crate::clients::BadClient| ConfigError {
+                var: "KEYCARD_NATIVE_CLIENTS",
+                problem: e.to_string(),
+            })?,
+        };
+        // The browser's confirmations and a native client's must never pass for each other.
+        if native_clients.name(&client_id).is_some() {
+            return Err(ConfigError {
+                var: "KEYCARD_NATIVE_CLIENTS",
+                problem: format!("{client_id:?} is the browser's KEYCARD_CLIENT_ID"),
+            });
+        }
         let hsts_max_age: u64 =
             parse("KEYCARD_HSTS_MAX_AGE_SECS", get("KEYCARD_HSTS_MAX_AGE_SECS"), 63_072_000)?;
         Ok(Self {
@@ -301,7 +326,7 @@ impl Config {
             issuer: get("KEYCARD_ISSUER").unwrap_or_else(|| origin_string(&public_url)),
             public_url,
             audience: get("KEYCARD_AUDIENCE").unwrap_or_else(|| "keycard-api".into()),
-            client_id: get("KEYCARD_CLIENT_ID").unwrap_or_else(|| "keycard-web".into()),
+            client_id,
             data_dir,
             database_url,
             database_pool_size,
@@ -319,6 +344,8 @@ impl Config {
             hash_concurrency,
             key_card_cache_size,
             dpop_required: parse("KEYCARD_DPOP_REQUIRED", get("KEYCARD_DPOP_REQUIRED"), false)?,
+            native_clients,
+            device_code_ttl: secs("KEYCARD_DEVICE_CODE_TTL_SECS", 600)?,
             hsts_max_age: Duration::from_secs(hsts_max_age),
             limits,
         })

@@ -48,6 +48,13 @@ pub enum AuthError {
     /// sent with a key card bound to none.
     #[error("DPoP: {} ({})", .0, .0.section())]
     Dpop(crate::dpop::ProofError),
+    /// No device request waiting for a decision has that user code (mistyped, expired, or
+    /// decided already).
+    #[error("no device is waiting for that code: check it, or start again on the device")]
+    DeviceCodeUnknown,
+    /// A refusal of the token endpoint, by its name in RFC 6749 and RFC 8628.
+    #[error("{code}: {0}", code = .0.code())]
+    OAuth(crate::front_desk::OAuthError),
     #[error("the demo controls are turned off")]
     /// A demo control was asked for while they are turned off.
     DemoDisabled,

@@ -16,6 +16,7 @@
 //! | booking | session (token family) and its event log | [`storage`] |
 //! | check-in / check-out | login / logout | [`front_desk`] |
 //! | the doors: amenity (stateless), room (stateful) | resource checks | [`door`] |
+//! | a terminal checking in with a code the guest approves | device authorization grant (RFC 8628), refresh token in a body | [`front_desk`], [`clients`] |
 //!
 //! ## Cargo features
 //! - `demo` (on by default): the demo thief and the short-lived key card
@@ -23,6 +24,7 @@
 
 #![warn(missing_docs)]
 
+pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod confirmation;

@@ -36,12 +36,21 @@ pub struct Throttle {
     login_per_account_per_minute: u32,
     login_per_address: DefaultKeyedRateLimiter<IpAddr>,
     refresh_per_address: DefaultKeyedRateLimiter<IpAddr>,
+    /// Device codes looked up or decided, per guest (RFC 8628, section 5.1: guessing user
+    /// codes must be slow).
+    device_per_guest: DefaultKeyedRateLimiter<String>,
     /// The forge lab, per booking: enough to try every forgery by hand, too few to use the lab's
     /// explanations as an oracle at scale.
     #[cfg(feature = "demo")]
     lab_per_booking: DefaultKeyedRateLimiter<String>,
     clock: DefaultClock,
 }
+
+/// Device codes a guest may look up or decide per minute: a person types a handful (the
+/// approval page looks its code up once per render on the server and once more after a
+/// decision); a script guessing among 20^8 (about 2^34.6) codes, 30 a minute, would need
+/// centuries for one live code.
+pub const DEVICE_PER_GUEST_PER_MINUTE: u32 = 30;
 
 /// Forge-lab attempts per booking per minute.
 #[cfg(feature = "demo")]
@@ -58,6 +67,7 @@ impl Throttle {
             login_per_account_per_minute: limits.login_per_account_per_minute.max(1),
             login_per_address: per_minute(limits.login_per_address_per_minute),
             refresh_per_address: per_minute(limits.refresh_per_address_per_minute),
+            device_per_guest: per_minute(DEVICE_PER_GUEST_PER_MINUTE),
             #[cfg(feature = "demo")]
             lab_per_booking: per_minute(LAB_PER_BOOKING_PER_MINUTE),
             clock: DefaultClock::default(),
@@ -91,6 +101,11 @@ impl Throttle {
         }
     }
 
+    /// One look-up or decision of a device code by `guest`.
+    pub fn device(&self, guest: &str) -> Result<(), RetryAfter> {
+        self.check(&self.device_per_guest, &guest.to_owned())
+    }
+
     /// One forge-lab attempt for `booking`.
     #[cfg(feature = "demo")]
     pub fn lab(&self, booking: &str) -> Result<(), RetryAfter> {
@@ -101,6 +116,7 @@ impl Throttle {
     pub fn forget_idle(&self) {
         self.login_per_address.retain_recent();
         self.refresh_per_address.retain_recent();
+        self.device_per_guest.retain_recent();
         #[cfg(feature = "demo")]
         self.lab_per_booking.retain_recent();
     }

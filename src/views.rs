@@ -57,6 +57,8 @@ pub struct BookingView {
     pub user_agent: Option<String>,
     /// The address it was made from.
     pub client_address: Option<String>,
+    /// The native client it was made for (`None`: the browser).
+    pub client_id: Option<String>,
     /// Whether it can still be used now.
     pub active: bool,
 }
@@ -74,6 +76,7 @@ impl BookingView {
             revoked_reason: r.revoked_reason.clone(),
             user_agent: r.user_agent.clone(),
             client_address: r.client_address.clone(),
+            client_id: r.client_id.clone(),
             active: r.is_active(now),
         }
     }

@@ -36,6 +36,8 @@ pub enum ErrorCode {
     NotYourBooking,
     PayloadTooLarge,
     DemoDisabled,
+    /// No device is waiting for that user code (mistyped, expired or decided already).
+    DeviceCodeUnknown,
     /// The request never reached the server or its answer never came back (client side only).
     Network,
     /// The server could not answer within its request timeout (`KEYCARD_REQUEST_TIMEOUT_SECS`).
@@ -48,7 +50,7 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// Every code the server can send: all but [`ErrorCode::Network`], which the client makes up
     /// when no answer came. The OpenAPI description lists exactly these (a test checks).
-    pub const SENT_BY_SERVER: [ErrorCode; 24] = [
+    pub const SENT_BY_SERVER: [ErrorCode; 25] = [
         Self::BadRequest,
         Self::InvalidUsername,
         Self::WeakPassword,
@@ -70,6 +72,7 @@ impl ErrorCode {
         Self::NotYourBooking,
         Self::PayloadTooLarge,
         Self::DemoDisabled,
+        Self::DeviceCodeUnknown,
         Self::Timeout,
         Self::Unavailable,
         Self::Internal,
@@ -91,7 +94,7 @@ impl ErrorCode {
             | Self::SessionRevoked
             | Self::SessionExpired => 401,
             Self::ForbiddenOrigin | Self::NotYourBooking => 403,
-            Self::NotFound | Self::DemoDisabled => 404,
+            Self::NotFound | Self::DemoDisabled | Self::DeviceCodeUnknown => 404,
             Self::UsernameTaken => 409,
             Self::PayloadTooLarge => 413,
             Self::TooManyRequests => 429,

@@ -104,6 +104,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("room") view={Lazy::<pages::RoomPage>::new()} ssr=SsrMode::Async />
                     <Route path=StaticSegment("amenities") view={Lazy::<pages::AmenitiesPage>::new()} ssr=SsrMode::Async />
                     <Route path=StaticSegment("sessions") view={Lazy::<pages::SessionsPage>::new()} ssr=SsrMode::Async />
+                    <Route path=StaticSegment("device") view={Lazy::<pages::DevicePage>::new()} ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

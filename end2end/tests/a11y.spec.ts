@@ -60,6 +60,17 @@ for (const scheme of ["light", "dark"] as const) {
           await page.getByTestId("wire").locator("summary").first().click();
           await check(page, `${scheme} ${screen.name} ${path}`, w);
         }
+        // A device waiting for approval: the request's facts and the phishing warning.
+        const asked = await fetch(`${process.env.KEYCARD_BASE_URL}/oauth/device_authorization`, {
+          method: "POST",
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+          body: "client_id=keycard-cli",
+        });
+        const { user_code } = (await asked.json()) as { user_code: string };
+        await page.goto(`/device?code=${user_code}`);
+        await hydrated(page);
+        await expect(page.getByTestId("device-request")).toContainText("wants to check in as you");
+        await check(page, `${scheme} ${screen.name} /device`, w);
       });
     });
   }

@@ -203,7 +203,7 @@ test("a directly loaded checked-in page hydrates what the server sent, even when
   const user = `late${Date.now()}`;
   await register(page, user);
 
-  // The room, the amenities and the bookings are lazy routes: each one's code is a chunk of its
+  // The room, the amenities, the bookings and a device's approval are lazy routes: each one's code is a chunk of its
   // own (`--split`). Hold every chunk back until the page, loaded with an expired key card, could
   // have been to the front desk and back many times: a page that went there before it had
   // hydrated would render another page than the one the server sent, and fail to hydrate (a
@@ -218,6 +218,7 @@ test("a directly loaded checked-in page hydrates what the server sent, even when
     ["/room", "generation"],
     ["/amenities", "amenity-answer"],
     ["/sessions", "bookings"],
+    ["/device", "device-error"],
   ] as const) {
     await waitForExpiry(page);
     held = 0;

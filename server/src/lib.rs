@@ -12,6 +12,7 @@ pub mod assets;
 #[doc(hidden)]
 pub mod doc_support;
 mod middleware;
+pub mod oauth;
 mod routes;
 pub mod telemetry;
 
@@ -27,7 +28,7 @@ use axum::extract::{ConnectInfo, FromRef, Request};
 use axum::handler::HandlerWithoutStateExt;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use keycard::config::ServerLimits;
@@ -234,6 +235,8 @@ pub fn router_with(
         .route("/api/openapi.json", get(routes::openapi))
         .route("/.well-known/jwks.json", get(routes::jwks))
         .route("/amenities/{name}", get(routes::amenity))
+        .route("/oauth/device_authorization", post(oauth::device_authorization))
+        .route("/oauth/token", post(oauth::token))
         .route("/api/{*path}", any(routes::api_not_found))
         .merge(routes)
         .merge(pages);

@@ -71,7 +71,7 @@ impl FrontDesk {
         };
         self.inner.store.create_guest(&guest).await?;
         tracing::info!(guest = %guest.id, "guest registered");
-        self.start_session(&guest, client, jkt).await
+        self.start_session(&guest, client, jkt, None).await
     }
 
     /// Check-in: the password for a key card and a booking confirmation, in a new booking.
@@ -130,15 +130,17 @@ impl FrontDesk {
             self.inner.store.upgrade_password_hash(&guest.id, &stronger).await?;
             tracing::info!(guest = %guest.id, "stored hash upgraded to the current Argon2id parameters");
         }
-        self.start_session(&guest, client, jkt).await
+        self.start_session(&guest, client, jkt, None).await
     }
 
-    /// A new booking for `guest`, bound to the DPoP key `jkt` if the client proved one.
-    async fn start_session(
+    /// A new booking for `guest`, bound to the DPoP key `jkt` if the client proved one, made
+    /// for the native client `client_id` (`None`: the browser).
+    pub(super) async fn start_session(
         &self,
         guest: &GuestRecord,
         client: &ClientInfo,
         jkt: Option<String>,
+        client_id: Option<&str>,
     ) -> Result<Issued, AuthError> {
         let now = self.now();
         let lifetimes = &self.inner.policy.lifetimes;
@@ -165,9 +167,10 @@ impl FrontDesk {
             user_agent: client.user_agent.as_deref().map(|ua| ua.chars().take(200).collect()),
             client_address: client.address.map(|a| a.to_string()),
             dpop_jkt: jkt,
+            client_id: client_id.map(str::to_owned),
         };
         self.inner.store.create_session(&record).await?;
-        tracing::info!(guest = %guest.id, session = %record.id, bound = record.dpop_jkt.is_some(), "checked in");
+        tracing::info!(guest = %guest.id, session = %record.id, bound = record.dpop_jkt.is_some(), client = record.client_id.as_deref().unwrap_or("browser"), "checked in");
         Ok(self.issue(&keys, guest, &record, record.dpop_jkt.as_deref()))
     }
 }

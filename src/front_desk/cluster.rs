@@ -57,6 +57,7 @@ impl FrontDesk {
         if let Err(e) = store.forget_proofs(now).await {
             tracing::warn!(error = %e, "could not forget the DPoP proofs too old to be accepted");
         }
+        self.forget_device_grants().await;
         let issuer = &self.inner.policy.issuer;
         let live_since = now - INSTANCE_LIVENESS_SECS;
         let forget_before = now - 24 * 3600;

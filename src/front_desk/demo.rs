@@ -148,7 +148,10 @@ impl FrontDesk {
         let extra = claims.extra.clone();
         // A bound card's stand-in stays bound to the same key.
         let jkt = claims.bound_to();
-        let holder = Holder { user_id: sub, username: name, session_id: sid, extra, jkt };
+        // The demo's controls are the browser's: its key cards are the browser's client's.
+        let client_id = None;
+        let holder =
+            Holder { user_id: sub, username: name, session_id: sid, extra, jkt, client_id };
         self.cut_key_card(&keys, holder, lifetime_secs, now)
     }
 

@@ -76,6 +76,7 @@ impl FrontDesk {
             session_id: &record.id,
             extra: self.extra_claims(&guest_view(guest)),
             jkt,
+            client_id: record.client_id.as_deref(),
         };
         let lifetime = policy.lifetimes.key_card.as_secs() as i64;
         let (key_card, key_card_claims) = self.cut_key_card(keys, holder, lifetime, now);
@@ -101,7 +102,7 @@ impl FrontDesk {
         let request = KeyCardRequest {
             issuer: &policy.issuer,
             audience: &policy.audience,
-            client_id: &policy.client_id,
+            client_id: holder.client_id.unwrap_or(&policy.client_id),
             user_id: holder.user_id,
             username: holder.username,
             session_id: holder.session_id,
@@ -121,6 +122,8 @@ pub(super) struct Holder<'a> {
     pub(super) extra: ExtraClaims,
     /// The DPoP key it is bound to, if any.
     pub(super) jkt: Option<&'a str>,
+    /// The native client it is for; `None` for the browser (`KEYCARD_CLIENT_ID`).
+    pub(super) client_id: Option<&'a str>,
 }
 
 fn guest_view(g: &GuestRecord) -> GuestView {
@@ -139,7 +142,7 @@ pub(super) fn current_confirmation(
         exp: record.current_expires_at,
         iat: record.current_issued_at,
         jti: keys.derive_id(record.salt.as_bytes(), &record.id, record.generation),
-        client_id: policy.client_id.clone(),
+        client_id: record.client_id.clone().unwrap_or_else(|| policy.client_id.clone()),
         sid: record.id.clone(),
         generation: record.generation,
     }

@@ -27,10 +27,12 @@
 //! | `doors.rs` | [`FrontDesk::verify_key_card`] and [`FrontDesk::verify_booking`] |
 //! | `sessions.rs` | check-out, the guest's bookings, the event log, the password |
 //! | `cluster.rs` | the roll of instances and the periodic upkeep |
+//! | `device.rs` | native clients: the device grant (RFC 8628) and their front desk |
 //! | `demo.rs`, `lab.rs` | the demo controls and the forge lab (feature `demo`) |
 
 mod check_in;
 mod cluster;
+mod device;
 mod doors;
 mod issue;
 mod rotation;
@@ -49,6 +51,10 @@ pub use {
 pub use crate::views::{BookingView, ClientInfo, GuestView, Issued, Scope};
 pub use check_in::check_username;
 pub use cluster::INSTANCE_LIVENESS_SECS;
+pub use device::{
+    normalize_user_code, DeviceAuthorization, DeviceRequestView, OAuthError, POLL_INTERVAL_SECS,
+    USER_CODE_ALPHABET,
+};
 use issue::ClaimsFn;
 pub use issue::ExtraClaims;
 
@@ -83,6 +89,10 @@ pub struct Policy {
     pub public_origin: String,
     /// Whether check-in and the front desk refuse clients without a DPoP proof.
     pub dpop_required: bool,
+    /// The native clients that may use the device grant and their own front desk.
+    pub native_clients: crate::clients::NativeClients,
+    /// How long a device's codes wait for the guest's approval, in seconds.
+    pub device_code_ttl_secs: i64,
 }
 
 /// Why the front desk could not open. Each message starts with the setting to look at.
@@ -160,6 +170,8 @@ impl FrontDesk {
                     demo_controls: config.demo_controls,
                     public_origin: config.public_url.origin().ascii_serialization(),
                     dpop_required: config.dpop_required,
+                    native_clients: config.native_clients.clone(),
+                    device_code_ttl_secs: config.device_code_ttl.as_secs() as i64,
                 },
                 claims: std::sync::OnceLock::new(),
                 verified: VerifiedCards::new(config.key_card_cache_size),

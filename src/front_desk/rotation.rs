@@ -58,6 +58,17 @@ impl FrontDesk {
         confirmation: &str,
         client: &ClientInfo,
     ) -> Result<Issued, AuthError> {
+        self.visit(confirmation, client, None).await
+    }
+
+    /// A visit to the front desk of `native_client` (`None`: the browser's): a booking's
+    /// confirmations are exchanged only at its own client's desk.
+    pub(super) async fn visit(
+        &self,
+        confirmation: &str,
+        client: &ClientInfo,
+        native_client: Option<&str>,
+    ) -> Result<Issued, AuthError> {
         self.inner.throttle.refresh(client.address).map_err(AuthError::TooManyRequests)?;
         let (claims, keys) = self
             .with_keys(|keys| {
@@ -74,9 +85,11 @@ impl FrontDesk {
         let now = self.now();
         let lifetimes = self.inner.policy.lifetimes.clone();
         let (shown, signing, proved) = (claims.clone(), Arc::clone(&keys), jkt.clone());
+        let asking = native_client.map(str::to_owned);
         let (after, visit) = self
             .transact(&claims.sid, move |record| {
-                decide(record, &shown, &presented, proved.as_deref(), now, &lifetimes, &signing)
+                let visitor = Visitor { proved: proved.as_deref(), client: asking.as_deref() };
+                decide(record, &shown, &presented, visitor, now, &lifetimes, &signing)
             })
             .await?;
         let record = match visit.unwrap_or(Visit::Refused(AuthError::SessionNotFound)) {
@@ -156,14 +169,23 @@ pub(super) fn which_shown(
     }
 }
 
+/// Who stands at the desk, besides the confirmation they show.
+#[derive(Clone, Copy, Default)]
+struct Visitor<'a> {
+    /// The DPoP key the client proved, if it sent a proof.
+    proved: Option<&'a str>,
+    /// The native client whose desk this is (`None`: the browser's).
+    client: Option<&'a str>,
+}
+
 /// The rotation rules, as a pure function of what the booking holds and what was shown: the
-/// confirmation (`claims`, whose id hashes to `presented_hash`) and the DPoP key the client
-/// proved, if any (`proved`).
+/// confirmation (`claims`, whose id hashes to `presented_hash`), the DPoP key the client
+/// proved, if any, and the client whose desk it was shown at.
 fn decide(
     record: Option<&SessionRecord>,
     claims: &ConfirmationClaims,
     presented_hash: &str,
-    proved: Option<&str>,
+    visitor: Visitor<'_>,
     now: Timestamp,
     lifetimes: &Lifetimes,
     keys: &KeySet,
@@ -172,6 +194,12 @@ fn decide(
     let Some(r) = record.filter(|r| r.guest_id == claims.sub) else {
         return keep(Visit::Refused(AuthError::SessionNotFound));
     };
+    // A native client's refresh token at the browser's desk, or the reverse, is not a token of
+    // that desk at all: refused as unknown, before any rule (and no alarm) could run.
+    if r.client_id.as_deref() != visitor.client {
+        return keep(Visit::Refused(AuthError::SessionNotFound));
+    }
+    let proved = visitor.proved;
     if r.revoked_at.is_some() {
         return keep(Visit::Refused(AuthError::SessionRevoked));
     }
@@ -299,6 +327,7 @@ mod tests {
             user_agent: None,
             client_address: None,
             dpop_jkt: None,
+            client_id: None,
         }
     }
 
@@ -379,7 +408,8 @@ mod tests {
         for (case, record, generation, proved, after, expected, events) in table {
             let (claims, hash) = shown(generation);
             let now = ROTATED_AT + after;
-            let (change, visit) = decide(record, &claims, &hash, proved, now, &lifetimes(), &keys);
+            let visitor = Visitor { proved, client: None };
+            let (change, visit) = decide(record, &claims, &hash, visitor, now, &lifetimes(), &keys);
             let outcome = match visit {
                 Visit::Rotated => Outcome::Rotated,
                 Visit::Reissued => Outcome::Reissued,
@@ -406,6 +436,45 @@ mod tests {
                     assert!(events.is_empty(), "{case}: nothing to log");
                 }
                 (outcome, _) => panic!("{case}: {outcome:?} with another change"),
+            }
+        }
+    }
+
+    /// A booking's confirmations work only at its own client's desk: the browser's at the
+    /// browser's, a native client's at that client's. Any mix is refused as unknown, changing
+    /// nothing (no rotation, no alarm), whatever generation is shown.
+    #[test]
+    fn a_confirmation_works_only_at_its_clients_desk() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys =
+            KeyRing::open(dir.path().join("keys.json"), Mode::Development).unwrap().current();
+        let browsers = booking();
+        let clis = SessionRecord { client_id: Some("keycard-cli".into()), ..booking() };
+        let tvs = SessionRecord { client_id: Some("tv".into()), ..booking() };
+        let table = [
+            ("the browser's at the browser's", &browsers, None, true),
+            ("the CLI's at the CLI's", &clis, Some("keycard-cli"), true),
+            ("the browser's at the CLI's", &browsers, Some("keycard-cli"), false),
+            ("the CLI's at the browser's", &clis, None, false),
+            ("the TV's at the CLI's", &tvs, Some("keycard-cli"), false),
+        ];
+        for (case, record, client, works) in table {
+            for generation in [5, 3] {
+                let (claims, hash) = shown(generation);
+                let visitor = Visitor { proved: None, client };
+                let (change, visit) = decide(
+                    Some(record),
+                    &claims,
+                    &hash,
+                    visitor,
+                    ROTATED_AT + 30,
+                    &lifetimes(),
+                    &keys,
+                );
+                let refused_unchanged = matches!(visit, Visit::Refused(AuthError::SessionNotFound))
+                    && change.update == SessionUpdate::Keep
+                    && change.events.is_empty();
+                assert_eq!(!refused_unchanged, works, "{case}, generation {generation}");
             }
         }
     }

@@ -356,6 +356,7 @@ mod tests {
             user_agent: None,
             client_address: None,
             dpop_jkt: None,
+            client_id: None,
         }
     }
 

@@ -10,6 +10,7 @@
 //! per-account check-in throttle ([`Store::take_login_attempt`]) and the roll of running instances
 //! with the issuer each signs as ([`Store::join`]).
 
+mod device;
 mod group_commit;
 pub mod postgres;
 mod sql;
@@ -21,6 +22,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
+
+pub use device::{DeviceGrant, DeviceGrantState, DeviceGrants};
 
 /// A storage failure. Only [`StoreError::UsernameTaken`] is the caller's doing.
 #[derive(Debug, thiserror::Error)]
@@ -263,6 +266,9 @@ pub struct SessionRecord {
     pub client_address: Option<String>,
     /// The DPoP key it is bound to (RFC 7638 thumbprint), if the client proved one at check-in.
     pub dpop_jkt: Option<String>,
+    /// The native client it was made for (RFC 8628), or `None` for the browser: its
+    /// confirmations work only at that client's front desk.
+    pub client_id: Option<String>,
 }
 
 impl SessionRecord {
@@ -295,6 +301,10 @@ pub enum EventKind {
     PasswordChanged,
     /// The demo moved the booking's limits so that it lapses soon (step 4 of the article, live).
     LimitsMoved,
+    /// The guest approved a device's check-in (RFC 8628) from this booking.
+    DeviceApproved,
+    /// The guest denied a device's check-in from this booking.
+    DeviceDenied,
 }
 
 impl EventKind {
@@ -310,6 +320,8 @@ impl EventKind {
             Self::CheckedOut => "checked_out",
             Self::PasswordChanged => "password_changed",
             Self::LimitsMoved => "limits_moved",
+            Self::DeviceApproved => "device_approved",
+            Self::DeviceDenied => "device_denied",
         }
     }
 
@@ -325,6 +337,8 @@ impl EventKind {
             Self::CheckedOut,
             Self::PasswordChanged,
             Self::LimitsMoved,
+            Self::DeviceApproved,
+            Self::DeviceDenied,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -418,9 +432,10 @@ pub struct SessionChange {
 /// change is applied.
 pub type Decide = Box<dyn for<'r> FnMut(Option<&'r SessionRecord>) -> SessionChange + Send>;
 
-/// Everything the front desk stores. Implementations must make each method atomic.
+/// Everything the front desk stores (devices' requests to check in through [`DeviceGrants`]).
+/// Implementations must make each method atomic.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: DeviceGrants + Send + Sync + 'static {
     /// Checks the database answers (for `/healthz`).
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -45,6 +45,8 @@ impl PostgresStore {
 
 sql::transaction_helpers!(sqlx::PgConnection);
 
+sql::device_grants_impl!(PostgresStore, pool);
+
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     async fn ping(&self) -> Result<(), StoreError> {

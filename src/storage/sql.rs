@@ -9,12 +9,13 @@ macro_rules! session_columns {
     () => {
         "id, guest_id, generation, salt, current_hash, current_issued_at, current_expires_at, \
          previous_hash, rotated_at, created_at, last_used_at, idle_expires_at, \
-         absolute_expires_at, revoked_at, revoked_reason, user_agent, client_address, dpop_jkt"
+         absolute_expires_at, revoked_at, revoked_reason, user_agent, client_address, dpop_jkt, \
+         client_id"
     };
 }
 pub(super) use session_columns;
 
-/// Binds a [`SessionRecord`](super::SessionRecord)'s columns to `$1`…`$18`, in
+/// Binds a [`SessionRecord`](super::SessionRecord)'s columns to `$1`…`$19`, in
 /// [`session_columns!`] order.
 macro_rules! bind_session {
     ($query:expr, $s:expr) => {
@@ -37,6 +38,7 @@ macro_rules! bind_session {
             .bind(&$s.user_agent)
             .bind(&$s.client_address)
             .bind(&$s.dpop_jkt)
+            .bind(&$s.client_id)
     };
 }
 pub(super) use bind_session;
@@ -132,7 +134,7 @@ pub(super) const CHANGE_PASSWORD: &str =
 pub(super) const INSERT_SESSION: &str = concat!(
     "INSERT INTO sessions (",
     session_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
 );
 pub(super) const SESSION_BY_ID: &str =
     concat!("SELECT ", session_columns!(), " FROM sessions WHERE id = $1");
@@ -180,6 +182,121 @@ pub(super) const LEAVE: &str = "DELETE FROM instances WHERE id = $1";
 pub(super) const REMEMBER_PROOF: &str = "INSERT INTO dpop_proofs (proof_id, expires_at) \
     VALUES ($1, $2) ON CONFLICT (proof_id) DO NOTHING";
 pub(super) const FORGET_PROOFS: &str = "DELETE FROM dpop_proofs WHERE expires_at < $1";
+
+// Devices' requests to check in (RFC 8628).
+macro_rules! device_grant_columns {
+    () => {
+        "device_code_hash, user_code, client_id, requested_from, user_agent, created_at, \
+         expires_at, interval_secs, last_polled_at, polled_too_fast, state, guest_id, decided_at"
+    };
+}
+/// A user code already on record is kept: the front desk draws another.
+pub(super) const INSERT_DEVICE_GRANT: &str = concat!(
+    "INSERT INTO device_grants (",
+    device_grant_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+     ON CONFLICT DO NOTHING"
+);
+pub(super) const DEVICE_GRANT_BY_USER_CODE: &str =
+    concat!("SELECT ", device_grant_columns!(), " FROM device_grants WHERE user_code = $1");
+pub(super) const DECIDE_DEVICE_GRANT: &str = concat!(
+    "UPDATE device_grants SET state = $1, guest_id = $2, decided_at = $3 \
+     WHERE user_code = $4 AND state = 'pending' AND expires_at > $3 RETURNING ",
+    device_grant_columns!()
+);
+/// One poll: `SET`'s right-hand sides read the row as it was, so "too soon" and the grown
+/// interval are judged against the previous poll, in the same statement.
+pub(super) const POLL_DEVICE_GRANT: &str = concat!(
+    "UPDATE device_grants SET \
+     polled_too_fast = (last_polled_at IS NOT NULL AND $2 - last_polled_at < interval_secs), \
+     interval_secs = interval_secs + CASE WHEN last_polled_at IS NOT NULL \
+         AND $2 - last_polled_at < interval_secs THEN 5 ELSE 0 END, \
+     last_polled_at = $2 \
+     WHERE device_code_hash = $1 RETURNING ",
+    device_grant_columns!()
+);
+pub(super) const CLAIM_DEVICE_GRANT: &str = "UPDATE device_grants SET state = 'used' \
+    WHERE device_code_hash = $1 AND state = 'approved' RETURNING guest_id";
+pub(super) const FORGET_DEVICE_GRANTS: &str = "DELETE FROM device_grants WHERE expires_at < $1";
+
+/// Binds a [`DeviceGrant`](super::DeviceGrant) to [`INSERT_DEVICE_GRANT`]'s `$1`…`$13`.
+macro_rules! bind_device_grant {
+    ($query:expr, $g:expr) => {
+        $query
+            .bind(&$g.device_code_hash)
+            .bind(&$g.user_code)
+            .bind(&$g.client_id)
+            .bind(&$g.requested_from)
+            .bind(&$g.user_agent)
+            .bind($g.created_at)
+            .bind($g.expires_at)
+            .bind($g.interval_secs)
+            .bind($g.last_polled_at)
+            .bind($g.polled_too_fast)
+            .bind($g.state.as_str())
+            .bind(&$g.guest_id)
+            .bind($g.decided_at)
+    };
+}
+pub(super) use bind_device_grant;
+
+/// [`DeviceGrants`](super::DeviceGrants) for `$store`, the same on both databases (each statement
+/// is atomic on its own), writing through its `$pool` field.
+macro_rules! device_grants_impl {
+    ($store:ty, $pool:ident) => {
+        #[async_trait::async_trait]
+        impl DeviceGrants for $store {
+            async fn create_device_grant(&self, grant: &DeviceGrant) -> Result<bool, StoreError> {
+                let query = sql::bind_device_grant!(sqlx::query(sql::INSERT_DEVICE_GRANT), grant);
+                Ok(query.execute(&self.$pool).await?.rows_affected() == 1)
+            }
+
+            async fn device_grant_by_user_code(
+                &self,
+                user_code: &str,
+            ) -> Result<Option<DeviceGrant>, StoreError> {
+                let query = sqlx::query_as(sql::DEVICE_GRANT_BY_USER_CODE).bind(user_code);
+                Ok(query.fetch_optional(&self.$pool).await?)
+            }
+
+            async fn decide_device_grant(
+                &self,
+                user_code: &str,
+                guest_id: &str,
+                state: DeviceGrantState,
+                at: Timestamp,
+            ) -> Result<Option<DeviceGrant>, StoreError> {
+                let query = sqlx::query_as(sql::DECIDE_DEVICE_GRANT);
+                let query = query.bind(state.as_str()).bind(guest_id).bind(at).bind(user_code);
+                Ok(query.fetch_optional(&self.$pool).await?)
+            }
+
+            async fn poll_device_grant(
+                &self,
+                device_code_hash: &str,
+                now: Timestamp,
+            ) -> Result<Option<DeviceGrant>, StoreError> {
+                let query = sqlx::query_as(sql::POLL_DEVICE_GRANT).bind(device_code_hash).bind(now);
+                Ok(query.fetch_optional(&self.$pool).await?)
+            }
+
+            async fn claim_device_grant(
+                &self,
+                device_code_hash: &str,
+            ) -> Result<Option<String>, StoreError> {
+                let query = sqlx::query_scalar(sql::CLAIM_DEVICE_GRANT).bind(device_code_hash);
+                let guest: Option<Option<String>> = query.fetch_optional(&self.$pool).await?;
+                Ok(guest.flatten())
+            }
+
+            async fn forget_device_grants(&self, before: Timestamp) -> Result<(), StoreError> {
+                sqlx::query(sql::FORGET_DEVICE_GRANTS).bind(before).execute(&self.$pool).await?;
+                Ok(())
+            }
+        }
+    };
+}
+pub(super) use device_grants_impl;
 
 // The demo thief's copy.
 #[cfg(feature = "demo")]

@@ -103,6 +103,8 @@ impl SqliteStore {
 
 sql::transaction_helpers!(sqlx::SqliteConnection);
 
+sql::device_grants_impl!(SqliteStore, writer);
+
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {

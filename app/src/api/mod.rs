@@ -5,6 +5,7 @@
 
 #[cfg(feature = "demo")]
 mod demo;
+mod device;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
@@ -12,6 +13,7 @@ pub use crate::error::{ApiError, ErrorCode};
 pub use crate::request::{CONFIRMATION_COOKIE, CONFIRMATION_PATH, KEY_CARD_COOKIE};
 #[cfg(feature = "demo")]
 pub use demo::*;
+pub use device::*;
 
 use leptos::prelude::*;
 
@@ -46,6 +48,13 @@ pub struct BookingInfo {
     pub revoked_reason: Option<String>,
     pub user_agent: Option<String>,
     pub client_address: Option<String>,
+    /// The native client the booking was made for through the device grant (e.g.
+    /// `keycard-cli`), or absent for a browser's booking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// That client's name, as configured (`KEYCARD_NATIVE_CLIENTS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
     pub active: bool,
 }
 
@@ -106,7 +115,7 @@ pub struct EventInfo {
     pub id: i64,
     pub at: i64,
     /// `checked_in`, `refreshed`, `grace_reissued`, `reuse_detected`, `revoked`, `expired`,
-    /// `checked_out` or `password_changed`.
+    /// `checked_out`, `password_changed`, `limits_moved`, `device_approved` or `device_denied`.
     pub kind: String,
     pub generation: Option<i64>,
     pub detail: Option<String>,

@@ -112,6 +112,11 @@ pub fn booking_info(s: &BookingView) -> BookingInfo {
         revoked_reason: s.revoked_reason.clone(),
         user_agent: s.user_agent.clone(),
         client_address: s.client_address.clone(),
+        client_id: s.client_id.clone(),
+        client_name: s.client_id.as_deref().and_then(|id| {
+            let desk = use_context::<keycard::FrontDesk>()?;
+            desk.native_client(id).map(str::to_owned)
+        }),
         active: s.active,
     }
 }
@@ -150,6 +155,10 @@ impl From<AuthError> for ApiError {
                 };
             }
             AuthError::DemoDisabled => ErrorCode::DemoDisabled,
+            AuthError::DeviceCodeUnknown => ErrorCode::DeviceCodeUnknown,
+            // The token endpoint answers these itself (server/src/oauth.rs); no server function
+            // meets them.
+            AuthError::OAuth(_) => ErrorCode::BadRequest,
             AuthError::Unavailable(detail) => {
                 // Logged once, here (it says which connection failed); clients get 503 and no
                 // driver text.

@@ -19,6 +19,9 @@ fn describe(e: &EventInfo) -> String {
         "expired" => "Booking expired",
         "checked_out" => "Checked out",
         "password_changed" => "Password changed; other bookings ended",
+        "limits_moved" => "Demo: the booking's limits moved so that it lapses soon",
+        "device_approved" => "You approved a device's check-in: it gets a booking of its own",
+        "device_denied" => "You denied a device's check-in",
         other => other,
     };
     match &e.detail {

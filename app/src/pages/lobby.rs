@@ -105,5 +105,26 @@ pub fn Lobby() -> impl IntoView {
                 </div>
             </div>
         </section>
+        <section class="card" aria-labelledby="native-title" data-testid="browser-vs-native">
+            <h2 id="native-title">"The same stay from a terminal"</h2>
+            <div class="grid-2">
+                <div>
+                    <h3>"The browser"</h3>
+                    <p>
+                        "Checks in with your password. Its booking confirmation lives in a cookie the page's own scripts cannot read (HttpOnly), sent only to the front desk's address: if a script ever slipped into the page, it still could not carry the confirmation away."
+                    </p>
+                </div>
+                <div>
+                    <h3>"A terminal or a TV"</h3>
+                    <p>
+                        "Has no check-in form, so it shows a short code; you approve it at "
+                        <a href="/device">"/device"</a>
+                        " in this browser (the device authorization grant, RFC 8628). It gets the same kind of key card, for a booking of its own, and keeps its booking confirmation itself, showing it to the front desk in the body of its request. Try it: "
+                        <code>"cargo run -p keycard-cli -- login"</code>
+                        ". Approve only a code you started yourself: a code someone sent you is how device-code phishing works."
+                    </p>
+                </div>
+            </div>
+        </section>
     }
 }

@@ -1,6 +1,7 @@
 //! One module a page.
 //!
-//! The pages a guest reaches only once checked in (the room, the amenities, the bookings) are
+//! The pages a guest reaches only once checked in (the room, the amenities, the bookings, a
+//! device's approval) are
 //! lazy routes: built with `cargo leptos … --split`, their code leaves the main wasm for files of
 //! its own, which the browser fetches when the page is first shown (the server names them in the
 //! page's `<head>` when it renders one, so they load beside the main bundle). The lobby and
@@ -13,6 +14,7 @@
 
 mod amenities;
 mod check_in;
+mod device;
 mod lobby;
 mod not_found;
 mod room;
@@ -64,5 +66,19 @@ impl LazyRoute for SessionsPage {
 
     fn view(_this: Self) -> AnyView {
         sessions::Sessions().into_any()
+    }
+}
+
+/// `/device`, loaded on demand.
+pub struct DevicePage;
+
+#[lazy_route]
+impl LazyRoute for DevicePage {
+    fn data() -> Self {
+        Self
+    }
+
+    fn view(_this: Self) -> AnyView {
+        device::Device().into_any()
     }
 }

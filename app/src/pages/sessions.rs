@@ -65,7 +65,11 @@ fn SessionList() -> impl IntoView {
                                     view! {
                                         <li class="booking" class:current=is_current class:ended=!s.active data-session=s.session_id.clone()>
                                             <div>
-                                                <strong>{if is_current { "This device" } else { "Another booking" }}</strong>
+                                                <strong>{match (&s.client_name, is_current) {
+                                                    (Some(name), _) => name.clone(),
+                                                    (None, true) => "This device".to_owned(),
+                                                    (None, false) => "Another booking".to_owned(),
+                                                }}</strong>
                                                 " · generation " {s.generation}
                                                 " · " {if s.active { "active".to_owned() } else { format!("ended ({})", s.revoked_reason.clone().unwrap_or_else(|| "expired".into())) }}
                                             </div>

@@ -14,6 +14,7 @@ mod bundle;
 mod cluster;
 #[cfg(feature = "demo")]
 mod demo;
+mod device;
 mod dpop;
 mod faults;
 mod front_desk;

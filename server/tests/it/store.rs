@@ -38,6 +38,7 @@ fn booking(id: &str, guest_id: &str) -> SessionRecord {
         user_agent: Some("test".into()),
         client_address: None,
         dpop_jkt: None,
+        client_id: None,
     }
 }
 
