@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::clients::NativeClients;
+use crate::operations::Operations;
 use crate::proxies::TrustedProxies;
 
 /// Development or production. Production refuses development-only shortcuts (generated keys,
@@ -135,6 +136,8 @@ pub struct Config {
     pub hsts_max_age: Duration,
     /// Timeouts and the connection cap.
     pub limits: ServerLimits,
+    /// Metrics, log format, and the signing keys' timetable.
+    pub operations: Operations,
 }
 
 impl std::fmt::Debug for Config {
@@ -161,6 +164,7 @@ impl std::fmt::Debug for Config {
             .field("device_code_ttl", &self.device_code_ttl)
             .field("hsts_max_age", &self.hsts_max_age)
             .field("limits", &self.limits)
+            .field("operations", &self.operations)
             .finish()
     }
 }
@@ -320,6 +324,7 @@ impl Config {
         }
         let hsts_max_age: u64 =
             parse("KEYCARD_HSTS_MAX_AGE_SECS", get("KEYCARD_HSTS_MAX_AGE_SECS"), 63_072_000)?;
+        let operations = Operations::from_lookup(&get, &lifetimes)?;
         Ok(Self {
             mode,
             addr,
@@ -348,6 +353,7 @@ impl Config {
             device_code_ttl: secs("KEYCARD_DEVICE_CODE_TTL_SECS", 600)?,
             hsts_max_age: Duration::from_secs(hsts_max_age),
             limits,
+            operations,
         })
     }
 
@@ -421,7 +427,11 @@ where
     Ok(value)
 }
 
-fn parse<T: FromStr>(var: &'static str, raw: Option<String>, default: T) -> Result<T, ConfigError>
+pub(crate) fn parse<T: FromStr>(
+    var: &'static str,
+    raw: Option<String>,
+    default: T,
+) -> Result<T, ConfigError>
 where
     T::Err: std::fmt::Display,
 {

@@ -3,13 +3,26 @@
 //!
 //! The ring lives in one JSON file (mode 0600, never committed). In development the server creates
 //! it on first run; in production it must be provisioned with `keycard-server rotate-keys`, and a
-//! ring made for development is refused. A rotation makes a new *current* key, keeps the old one as
-//! *previous* (so key cards already out keep working until they expire) and retires the one before,
-//! whose tokens are then rejected because their `kid` is no longer known.
+//! ring made for development is refused.
+//!
+//! A rotation follows a timetable ([`KeySchedule`]), so that nobody notices it:
+//!
+//! ```text
+//!  rotate-keys      + publish_ahead                  + keep_verifying
+//!  ----|-------------------|-----------------------------|---------->
+//!      new key published   new key signs;                old key retired
+//!      (in the JWKS, not   old key only verifies         (at the next rotate-keys)
+//!      yet signing)
+//! ```
+//!
+//! Published first: every instance reloads the ring and every resource server's cached JWKS
+//! goes stale before the new key signs anything, so no door ever meets a `kid` it has not seen.
+//! Retired last: the old key verifies until every key card and booking confirmation it signed
+//! has expired. A retired key's tokens are rejected because their `kid` is no longer known.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -83,7 +96,38 @@ struct KeyFile {
 struct StoredKey {
     kid: String,
     created_at: Timestamp,
+    /// When the key starts signing; absent (rings written before pre-publication, and a ring's
+    /// first key): from the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signs_from: Option<Timestamp>,
     private_key_pkcs8: String,
+}
+
+impl StoredKey {
+    fn signs_from(&self) -> Timestamp {
+        self.signs_from.unwrap_or(self.created_at)
+    }
+}
+
+/// The timetable of a rotation (see the module's diagram), from `KEYCARD_KEY_PUBLISH_AHEAD_SECS`
+/// and the token lifetimes: [`crate::Config`]'s `operations.key_schedule`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeySchedule {
+    /// How long a new key is published before it signs. Zero: it signs at once.
+    pub publish_ahead: Duration,
+    /// How long a key that stopped signing still verifies: the longest a token it signed lives.
+    pub keep_verifying: Duration,
+}
+
+/// What [`rotate`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotated {
+    /// The new key's id.
+    pub kid: String,
+    /// When it starts signing (Unix seconds).
+    pub signs_from: Timestamp,
+    /// The keys this rotation retired.
+    pub retired: Vec<String>,
 }
 
 /// One key that can verify tokens. Deliberately not `Debug`: it is derived from a private key.
@@ -132,6 +176,8 @@ pub struct KeySet {
     signer: SigningKey,
     public: PublicKeys,
     confirmation_secret: [u8; 32],
+    /// When a key published ahead starts signing, and this set must be rebuilt.
+    switch_at: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for KeySet {
@@ -161,7 +207,8 @@ pub struct PublicJwk {
 /// The JWK Set document.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Jwks {
-    /// The keys: current first, then the previous one.
+    /// The keys, newest first: one published ahead (if a rotation is under way), the current
+    /// one, then those that only verify.
     pub keys: Vec<PublicJwk>,
 }
 
@@ -181,12 +228,12 @@ impl KeySet {
         &self.signer
     }
 
-    /// The keys that verify: current first, then previous.
+    /// The keys that verify, newest first: published ahead, current, previous.
     pub fn public(&self) -> &PublicKeys {
         &self.public
     }
 
-    /// The public keys as a JWK Set, current first.
+    /// The public keys as a JWK Set, newest first.
     pub fn jwks(&self) -> Jwks {
         self.public.jwks()
     }
@@ -207,7 +254,9 @@ impl KeySet {
         URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 
-    fn from_file(path: &Path, file: KeyFile) -> Result<Self, KeyError> {
+    /// The set `file` holds at `now`: the newest key whose time has come signs; every key
+    /// verifies, those published ahead included.
+    fn from_file(path: &Path, file: &KeyFile, now: Timestamp) -> Result<Self, KeyError> {
         let invalid = |problem: String| KeyError::Invalid { path: path.to_owned(), problem };
         let secret = URL_SAFE_NO_PAD
             .decode(&file.confirmation_secret)
@@ -231,7 +280,7 @@ impl KeySet {
             if thumbprint(&x) != stored.kid {
                 return Err(invalid(format!("key {} does not match its kid", stored.kid)));
             }
-            if current.is_none() {
+            if current.is_none() && stored.signs_from() <= now {
                 current = Some((stored.kid.clone(), EncodingKey::from_ed_der(&der), signing));
             }
             verifying.push(VerifyingKey {
@@ -240,13 +289,16 @@ impl KeySet {
                 decoding: DecodingKey::from_ed_der(&public),
             });
         }
-        let (current_kid, current, signer) = current.ok_or_else(|| invalid("no keys".into()))?;
+        let (current_kid, current, signer) =
+            current.ok_or_else(|| invalid("no key that signs yet".into()))?;
+        let switch_at = file.keys.iter().map(StoredKey::signs_from).filter(|&t| t > now).min();
         Ok(Self {
             current_kid,
             current,
             signer,
             public: PublicKeys(verifying),
             confirmation_secret,
+            switch_at,
         })
     }
 }
@@ -261,7 +313,12 @@ pub struct KeyRing {
 
 struct Loaded {
     modified: Option<SystemTime>,
+    file: KeyFile,
     set: Arc<KeySet>,
+}
+
+fn now() -> Timestamp {
+    crate::Clock::system().now()
 }
 
 impl KeyRing {
@@ -282,13 +339,34 @@ impl KeyRing {
         if mode == Mode::Production && file.generated_for != "production" {
             return Err(KeyError::DevelopmentKeysInProduction { path });
         }
-        let set = Arc::new(KeySet::from_file(&path, file)?);
-        Ok(Self { path, inner: Arc::new(RwLock::new(Loaded { modified, set })) })
+        let set = Arc::new(KeySet::from_file(&path, &file, now())?);
+        Ok(Self { path, inner: Arc::new(RwLock::new(Loaded { modified, file, set })) })
     }
 
-    /// The keys in force now.
+    /// The keys in force now. When a key published ahead reaches its time, the first call after
+    /// makes it the signing key (on every instance at the same second: the time is in the file).
     pub fn current(&self) -> Arc<KeySet> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner()).set.clone()
+        let set = self.inner.read().unwrap_or_else(|e| e.into_inner()).set.clone();
+        match set.switch_at {
+            Some(at) if at <= now() => self.switch(),
+            _ => set,
+        }
+    }
+
+    fn switch(&self) -> Arc<KeySet> {
+        let mut loaded = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let now = now();
+        if loaded.set.switch_at.is_some_and(|at| at <= now) {
+            match KeySet::from_file(&self.path, &loaded.file, now) {
+                Ok(set) => {
+                    tracing::info!(kid = %set.current_kid, "a key published ahead now signs");
+                    loaded.set = Arc::new(set);
+                }
+                // Cannot happen for a file that loaded; keep signing with the old key.
+                Err(e) => tracing::error!(error = %e, "could not switch to the next key"),
+            }
+        }
+        loaded.set.clone()
     }
 
     /// For a token whose `kid` this ring does not know: re-reads the file if it changed. Another
@@ -310,26 +388,44 @@ impl KeyRing {
             return Ok(false);
         }
         let (file, modified) = read_file(&self.path, mode)?;
-        let set = Arc::new(KeySet::from_file(&self.path, file)?);
-        *self.inner.write().unwrap_or_else(|e| e.into_inner()) = Loaded { modified, set };
+        let set = Arc::new(KeySet::from_file(&self.path, &file, now())?);
+        *self.inner.write().unwrap_or_else(|e| e.into_inner()) = Loaded { modified, file, set };
         Ok(true)
     }
 }
 
-/// Adds a new current key to the ring at `path` (creating it if needed), keeps the previous
-/// current key for verification and retires the rest. Returns the new `kid`.
-pub fn rotate(path: &Path, mode: Mode) -> Result<String, KeyError> {
+/// `rotate-keys`: adds a new key to the ring at `path` (creating the ring if needed) that signs
+/// `schedule.publish_ahead` from now, and retires the keys that stopped signing more than
+/// `schedule.keep_verifying` ago. The key that signs now keeps signing until the new one's time.
+pub fn rotate(path: &Path, mode: Mode, schedule: &KeySchedule) -> Result<Rotated, KeyError> {
+    let now = now();
     if !path.exists() {
+        // Nothing was published before: the first key signs at once.
         let (file, kid) = new_ring(mode)?;
         write_file(path, &file, Write::Replace)?;
-        return Ok(kid);
+        return Ok(Rotated { kid, signs_from: now, retired: Vec::new() });
     }
     let mut file = read_file(path, mode)?.0;
-    let (key, kid) = new_key(path)?;
+    let (mut key, kid) = new_key(path)?;
+    let signs_from = now + schedule.publish_ahead.as_secs() as i64;
+    if signs_from > now {
+        key.signs_from = Some(signs_from);
+    }
     file.keys.insert(0, key);
-    file.keys.truncate(2);
+    let retired = retire(&mut file.keys, now, schedule.keep_verifying);
     write_file(path, &file, Write::Replace)?;
-    Ok(kid)
+    Ok(Rotated { kid, signs_from, retired })
+}
+
+/// Drops, from a ring ordered newest first, every key whose successor has been signing for
+/// longer than `keep_verifying`: nothing it signed is still valid. Returns their ids.
+fn retire(keys: &mut Vec<StoredKey>, now: Timestamp, keep_verifying: Duration) -> Vec<String> {
+    let keep = keep_verifying.as_secs() as i64;
+    let first_gone = (1..keys.len()).find(|&i| keys[i - 1].signs_from() + keep <= now);
+    match first_gone {
+        Some(i) => keys.split_off(i).into_iter().map(|k| k.kid).collect(),
+        None => Vec::new(),
+    }
 }
 
 /// A ring with a fresh confirmation secret and one key, and that key's `kid`.
@@ -353,7 +449,8 @@ fn new_key(path: &Path) -> Result<(StoredKey, String), KeyError> {
     let kid = thumbprint(&URL_SAFE_NO_PAD.encode(signing.verifying_key().to_bytes()));
     let key = StoredKey {
         kid: kid.clone(),
-        created_at: crate::Clock::system().now(),
+        created_at: now(),
+        signs_from: None,
         private_key_pkcs8: STANDARD.encode(der.as_bytes()),
     };
     Ok((key, kid))
@@ -450,6 +547,14 @@ fn write_file(path: &Path, file: &KeyFile, how: Write) -> Result<bool, KeyError>
 mod tests {
     use super::*;
 
+    /// A schedule with no pre-publication, for tests about everything else.
+    const AT_ONCE: KeySchedule =
+        KeySchedule { publish_ahead: Duration::ZERO, keep_verifying: Duration::from_secs(3600) };
+
+    fn kids(set: &KeySet) -> Vec<String> {
+        set.jwks().keys.into_iter().map(|k| k.kid).collect()
+    }
+
     #[test]
     fn development_ring_is_created_private_and_rotates() {
         let dir = tempfile::tempdir().unwrap();
@@ -464,13 +569,88 @@ mod tests {
         let first = ring.current().current_kid().to_owned();
         assert_eq!(ring.current().jwks().keys.len(), 1);
 
-        let second = rotate(&path, Mode::Development).unwrap();
-        let third = rotate(&path, Mode::Development).unwrap();
+        let second = rotate(&path, Mode::Development, &AT_ONCE).unwrap();
+        let third = rotate(&path, Mode::Development, &AT_ONCE).unwrap();
+        assert!(second.retired.is_empty() && third.retired.is_empty(), "all still verify");
         let reopened = KeyRing::open(&path, Mode::Development).unwrap().current();
-        assert_eq!(reopened.current_kid(), third);
-        let kids: Vec<_> = reopened.jwks().keys.into_iter().map(|k| k.kid).collect();
-        assert_eq!(kids, vec![third, second]);
+        assert_eq!(reopened.current_kid(), third.kid);
+        assert_eq!(kids(&reopened), vec![third.kid.clone(), second.kid.clone(), first.clone()]);
+
+        // With nothing to keep verifying for, a rotation retires every key but the new one.
+        let gone = KeySchedule { keep_verifying: Duration::ZERO, ..AT_ONCE };
+        let fourth = rotate(&path, Mode::Development, &gone).unwrap();
+        assert_eq!(fourth.retired, vec![third.kid, second.kid, first.clone()]);
+        let reopened = KeyRing::open(&path, Mode::Development).unwrap().current();
         assert!(reopened.public().get(&first).is_none(), "the oldest key is retired");
+        assert_eq!(kids(&reopened), vec![fourth.kid]);
+    }
+
+    /// A ring of keys that start signing at the given times, newest first.
+    fn ring_of(starts: &[Timestamp]) -> KeyFile {
+        let mut file = new_ring(Mode::Development).unwrap().0;
+        file.keys = starts
+            .iter()
+            .map(|&at| {
+                let mut key = new_key(Path::new("")).unwrap().0;
+                key.created_at = 0;
+                key.signs_from = Some(at);
+                key
+            })
+            .collect();
+        file
+    }
+
+    #[test]
+    fn a_key_published_ahead_verifies_at_once_and_signs_from_its_time() {
+        let file = ring_of(&[1_000, 500]);
+        let (new, old) = (file.keys[0].kid.clone(), file.keys[1].kid.clone());
+        let path = Path::new("keys.json");
+        for (now, signer, switch_at) in
+            [(999, &old, Some(1_000)), (1_000, &new, None), (5_000, &new, None)]
+        {
+            let set = KeySet::from_file(path, &file, now).unwrap();
+            assert_eq!(set.current_kid(), signer.as_str(), "at {now}");
+            assert_eq!(set.switch_at, switch_at, "at {now}");
+            assert_eq!(kids(&set), vec![new.clone(), old.clone()], "both published at {now}");
+        }
+        assert!(KeySet::from_file(path, &file, 499).is_err(), "no key signs before 500");
+    }
+
+    #[test]
+    fn a_key_retires_once_its_successor_has_signed_for_longer_than_its_tokens_live() {
+        // Newest first: one published ahead (from 300), the current (from 200), two before it.
+        // A key retires `keep` after its successor started signing; older ones go with it.
+        let keep = Duration::from_secs(50);
+        for (now, kept) in [(149, 4), (150, 3), (249, 3), (250, 2), (349, 2), (350, 1)] {
+            let mut keys = ring_of(&[300, 200, 100, 0]).keys;
+            let all: Vec<String> = keys.iter().map(|k| k.kid.clone()).collect();
+            let retired = retire(&mut keys, now, keep);
+            assert_eq!(keys.len(), kept, "at {now}");
+            assert_eq!(retired, all[kept..], "at {now}");
+        }
+    }
+
+    #[test]
+    fn a_running_ring_switches_to_a_key_published_ahead_when_its_time_comes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.json");
+        let ring = KeyRing::open(&path, Mode::Development).unwrap();
+        let before = ring.current().current_kid().to_owned();
+        std::thread::sleep(Duration::from_millis(20));
+        let ahead = KeySchedule { publish_ahead: Duration::from_secs(1), ..AT_ONCE };
+        let next = rotate(&path, Mode::Development, &ahead).unwrap();
+        let file = std::fs::File::options().append(true).open(&path).unwrap();
+        file.set_modified(SystemTime::now() + Duration::from_secs(5)).unwrap();
+        assert!(ring.reload_if_changed(Mode::Development).unwrap());
+        let published = ring.current();
+        if now() < next.signs_from {
+            assert_eq!(published.current_kid(), before, "published, not signing yet");
+            assert!(published.public().get(&next.kid).is_some(), "but it verifies");
+        }
+        while now() < next.signs_from {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(ring.current().current_kid(), next.kid, "no reload needed to switch");
     }
 
     #[test]
@@ -484,7 +664,7 @@ mod tests {
             Err(KeyError::DevelopmentKeysInProduction { .. })
         ));
         let prod = dir.path().join("prod.json");
-        rotate(&prod, Mode::Production).unwrap();
+        rotate(&prod, Mode::Production, &AT_ONCE).unwrap();
         KeyRing::open(&prod, Mode::Production).unwrap();
     }
 
@@ -494,7 +674,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys.json");
-        rotate(&path, Mode::Production).unwrap();
+        rotate(&path, Mode::Production, &AT_ONCE).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(matches!(KeyRing::open(&path, Mode::Production), Err(KeyError::TooOpen { .. })));
     }
@@ -507,7 +687,7 @@ mod tests {
         let before = ring.current().current_kid().to_owned();
         // Filesystems with coarse timestamps need the mtime to move.
         std::thread::sleep(std::time::Duration::from_millis(20));
-        let after = rotate(&path, Mode::Development).unwrap();
+        let after = rotate(&path, Mode::Development, &AT_ONCE).unwrap().kid;
         let file = std::fs::File::options().append(true).open(&path).unwrap();
         file.set_modified(SystemTime::now() + std::time::Duration::from_secs(5)).unwrap();
         assert!(ring.reload_if_changed(Mode::Development).unwrap());

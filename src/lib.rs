@@ -24,6 +24,7 @@
 
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod clients;
 pub mod clock;
 pub mod config;
@@ -37,6 +38,7 @@ pub mod front_desk;
 pub mod jwt;
 pub mod key_card;
 pub mod keys;
+pub mod operations;
 pub mod passwords;
 pub mod proxies;
 pub mod storage;

@@ -141,7 +141,13 @@ impl Passwords {
     /// Hashes a new password as a PHC string.
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let password = password.to_owned();
-        self.run(move || hash_now(&password)).await?
+        self.run(move || {
+            let started = std::time::Instant::now();
+            let hashed = hash_now(&password);
+            crate::audit::password_hash(false, started.elapsed());
+            hashed
+        })
+        .await?
     }
 
     /// Checks `password` against `stored` (a PHC string), or against a dummy hash when there is no
@@ -150,10 +156,12 @@ impl Passwords {
         let password = password.to_owned();
         let stored = stored.map(str::to_owned);
         self.run(move || {
+            let started = std::time::Instant::now();
             let known = stored.is_some();
             let stored = stored.as_deref().unwrap_or(DUMMY_HASH);
             let parsed = PasswordHash::new(stored).map_err(|e| HashError(e.to_string()))?;
             let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+            crate::audit::password_hash(true, started.elapsed());
             if !(ok && known) {
                 return Ok(Verdict::Rejected);
             }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::audit::{self, Throttled};
 use crate::config::RateLimits;
 use crate::storage::Gcra;
 
@@ -78,7 +79,7 @@ impl Throttle {
     /// store's: see [`Throttle::per_account`]).
     pub fn login_from(&self, address: Option<IpAddr>) -> Result<(), RetryAfter> {
         match address {
-            Some(address) => self.check(&self.login_per_address, &address),
+            Some(address) => self.check(&self.login_per_address, &address, Throttled::CheckIn),
             None => Ok(()),
         }
     }
@@ -96,20 +97,20 @@ impl Throttle {
     /// One front-desk visit from `address`.
     pub fn refresh(&self, address: Option<IpAddr>) -> Result<(), RetryAfter> {
         match address {
-            Some(address) => self.check(&self.refresh_per_address, &address),
+            Some(address) => self.check(&self.refresh_per_address, &address, Throttled::FrontDesk),
             None => Ok(()),
         }
     }
 
     /// One look-up or decision of a device code by `guest`.
     pub fn device(&self, guest: &str) -> Result<(), RetryAfter> {
-        self.check(&self.device_per_guest, &guest.to_owned())
+        self.check(&self.device_per_guest, &guest.to_owned(), Throttled::Device)
     }
 
     /// One forge-lab attempt for `booking`.
     #[cfg(feature = "demo")]
     pub fn lab(&self, booking: &str) -> Result<(), RetryAfter> {
-        self.check(&self.lab_per_booking, &booking.to_owned())
+        self.check(&self.lab_per_booking, &booking.to_owned(), Throttled::Lab)
     }
 
     /// Drops the state of keys that are back to a full burst, so memory stays bounded.
@@ -125,10 +126,12 @@ impl Throttle {
         &self,
         limiter: &DefaultKeyedRateLimiter<K>,
         key: &K,
+        which: Throttled,
     ) -> Result<(), RetryAfter> {
-        limiter
-            .check_key(key)
-            .map_err(|not_until| RetryAfter(not_until.wait_time_from(self.clock.now())))
+        limiter.check_key(key).map_err(|not_until| {
+            audit::throttled(which);
+            RetryAfter(not_until.wait_time_from(self.clock.now()))
+        })
     }
 }
 

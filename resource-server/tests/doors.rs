@@ -1,7 +1,9 @@
 //! Two processes, two doors: Keycard (this test binary started again as a child, serving the real
 //! application) and the spa next door (the `keycard-resource-server` binary), which knows only
 //! Keycard's JWKS URL. A key card opens both; after a key rotation new key cards open the spa
-//! without restarting it; every forgery is refused by both, with the same error code.
+//! without restarting it; a rotation under load, on one Keycard instance and on two, refuses no
+//! key card at either door (the new key is published before it signs); every forgery is refused
+//! by both, with the same error code.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -12,13 +14,18 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use keycard::config::Mode;
-use keycard::keys::KeyRing;
+use keycard::keys::{KeyRing, KeySchedule};
 use serde_json::{json, Value};
 
 const ISSUER: &str = "http://hotel.test";
 const PASSWORD: &str = "correct horse battery";
 /// Set in the child's environment: the child serves Keycard from this data folder.
 const CHILD: &str = "KEYCARD_TEST_CHILD_DATA_DIR";
+/// Set in the child's environment: more settings, `NAME=VALUE` lines.
+const CHILD_SETTINGS: &str = "KEYCARD_TEST_CHILD_SETTINGS";
+/// `rotate-keys` as it was before pre-publication: the new key signs at once.
+const AT_ONCE: KeySchedule =
+    KeySchedule { publish_ahead: Duration::ZERO, keep_verifying: Duration::from_secs(3600) };
 
 /// Not a test of its own: the Keycard process of the tests below (this binary, started again
 /// with `CHILD` set and `--ignored --exact`). It checks the key file every 200 ms, so a rotation
@@ -32,11 +39,14 @@ fn keycard_child_process() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let dir = PathBuf::from(dir).display().to_string();
+        let settings = std::env::var(CHILD_SETTINGS).unwrap_or_default();
         let config = keycard::Config::from_lookup(|name| match name {
             "KEYCARD_DATA_DIR" => Some(dir.clone()),
             "KEYCARD_ADDR" => Some(addr.clone()),
             "KEYCARD_PUBLIC_URL" => Some(ISSUER.into()),
-            _ => None,
+            _ => settings.lines().find_map(|l| {
+                Some(l.split_once('=')?).filter(|(k, _)| *k == name).map(|(_, v)| v.to_owned())
+            }),
         })
         .unwrap();
         let limits = config.limits.clone();
@@ -77,28 +87,32 @@ fn start(mut command: Command) -> Process {
     Process { child, base }
 }
 
-fn start_keycard(dir: &Path) -> Process {
+fn start_keycard(dir: &Path, settings: &[(&str, &str)]) -> Process {
     let mut command = Command::new(std::env::current_exe().unwrap());
+    let settings: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
     command
         .args(["keycard_child_process", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
         .env(CHILD, dir)
+        .env(CHILD_SETTINGS, settings.join("\n"))
         .env("RUST_LOG", "off");
     start(command)
 }
 
-fn start_spa(keycard: &Process) -> Process {
+fn start_spa(keycard: &Process, min_refetch_secs: u64) -> Process {
     let mut command = Command::new(env!("CARGO_BIN_EXE_keycard-resource-server"));
     command
         .env("RESOURCE_SERVER_ADDR", "127.0.0.1:0")
         .env("KEYCARD_JWKS_URL", format!("{}/.well-known/jwks.json", keycard.base))
         .env("KEYCARD_ISSUER", ISSUER)
-        .env("KEYCARD_JWKS_MIN_REFETCH_SECS", "1")
+        .env("KEYCARD_JWKS_MIN_REFETCH_SECS", min_refetch_secs.to_string())
         .env("RUST_LOG", "off");
     start(command)
 }
 
 struct Hotel {
     keycard: Process,
+    /// More Keycard instances on the same data folder (database and key file), if any.
+    more: Vec<Process>,
     spa: Process,
     http: reqwest::Client,
     dir: tempfile::TempDir,
@@ -106,10 +120,22 @@ struct Hotel {
 
 impl Hotel {
     fn open() -> Self {
+        Self::open_with(1, &[], 1)
+    }
+
+    /// `instances` Keycard processes with `settings`, and a spa that fetches the JWKS (from the
+    /// first) at most once per `min_refetch_secs`.
+    fn open_with(instances: usize, settings: &[(&str, &str)], min_refetch_secs: u64) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let keycard = start_keycard(dir.path());
-        let spa = start_spa(&keycard);
-        Self { keycard, spa, http: reqwest::Client::new(), dir }
+        let keycard = start_keycard(dir.path(), settings);
+        let more = (1..instances).map(|_| start_keycard(dir.path(), settings)).collect();
+        let spa = start_spa(&keycard, min_refetch_secs);
+        Self { keycard, more, spa, http: reqwest::Client::new(), dir }
+    }
+
+    /// The Keycard instances' base URLs.
+    fn instances(&self) -> Vec<String> {
+        std::iter::once(&self.keycard).chain(&self.more).map(|p| p.base.clone()).collect()
     }
 
     /// Registers `name`: their key card and booking confirmation.
@@ -122,17 +148,7 @@ impl Hotel {
             .await
             .unwrap();
         assert_eq!(res.status(), 201);
-        let confirmation = res
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|c| c.strip_prefix("__Secure-confirmation="))
-            .and_then(|c| c.split(';').next())
-            .unwrap()
-            .to_owned();
-        let body: Value = res.json().await.unwrap();
-        (body["access_token"].as_str().unwrap().to_owned(), confirmation)
+        tokens_of(res).await
     }
 
     /// The status and error code (or "ok") of `token` at one door.
@@ -167,6 +183,21 @@ impl Hotel {
     fn keys_file(&self) -> PathBuf {
         self.dir.path().join("signing-keys.json")
     }
+}
+
+/// The key card (body) and booking confirmation (cookie) of a check-in or front-desk answer.
+async fn tokens_of(res: reqwest::Response) -> (String, String) {
+    let confirmation = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("__Secure-confirmation="))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+    let body: Value = res.json().await.unwrap();
+    (body["access_token"].as_str().unwrap().to_owned(), confirmation)
 }
 
 fn ok() -> [(u16, String); 2] {
@@ -311,7 +342,8 @@ async fn after_a_key_rotation_new_key_cards_open_the_spa_without_a_restart() {
     let fetches = hotel.spa_fetches().await;
     let old_kid = parts(&old_card).0["kid"].clone();
 
-    let new_kid = keycard::keys::rotate(&hotel.keys_file(), Mode::Development).unwrap();
+    let new_kid =
+        keycard::keys::rotate(&hotel.keys_file(), Mode::Development, &AT_ONCE).unwrap().kid;
     // Keycard picks the new key up at its next look at the file (every 200 ms here).
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut tries = 0;
@@ -415,4 +447,135 @@ async fn a_bound_key_card_opens_the_spa_only_with_its_proof() {
         assert!(challenge.starts_with("DPoP error=\"invalid_dpop_proof\""), "{what}: {challenge}");
         assert_eq!(res.json::<Value>().await.unwrap()["rule"], rule, "{what}");
     }
+}
+
+/// What a rotation under load saw.
+#[derive(Default)]
+struct Load {
+    /// Every answer other than 200: (door, status, error code, kid of the key card shown).
+    refusals: Vec<(String, u16, String, String)>,
+    /// Key cards shown at the doors, by kid.
+    shown: std::collections::BTreeMap<String, u64>,
+}
+
+/// Guests visit the front desk (of each instance in turn) and show each new key card at the
+/// hotel's gym (of the next instance) and at the spa, without pause, while `rotate-keys` runs
+/// with `schedule` just after the spa fetched the JWKS (so its copy is as old as it will get
+/// before the new key is needed). The load goes on until key cards of the new key have been
+/// shown for two seconds.
+async fn rotate_under_load(hotel: &Hotel, schedule: KeySchedule) -> (Load, String) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let instances = hotel.instances();
+    let load = Arc::new(Mutex::new(Load::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for n in 0..4 {
+        let (_, mut confirmation) = hotel.guest(&format!("guest{n}")).await;
+        let (http, spa) = (hotel.http.clone(), format!("{}/spa", hotel.spa.base));
+        let (instances, load, stop) = (instances.clone(), load.clone(), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let mut turn = n;
+            while !stop.load(Ordering::Relaxed) {
+                turn += 1;
+                let desk = &instances[turn % instances.len()];
+                let gym = format!("{}/amenities/gym", instances[(turn + 1) % instances.len()]);
+                let res = http
+                    .post(format!("{desk}/api/auth/refresh"))
+                    .header("cookie", format!("__Secure-confirmation={confirmation}"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 200, "the front desk refused a current confirmation");
+                let key_card;
+                (key_card, confirmation) = tokens_of(res).await;
+                let kid = parts(&key_card).0["kid"].as_str().unwrap().to_owned();
+                for (door, url) in [("gym", &gym), ("spa", &spa)] {
+                    let res = http.get(url).bearer_auth(&key_card).send().await.unwrap();
+                    let status = res.status().as_u16();
+                    let body: Value = res.json().await.unwrap_or_default();
+                    let mut load = load.lock().unwrap();
+                    *load.shown.entry(kid.clone()).or_default() += 1;
+                    if status != 200 {
+                        let code = body["error"].as_str().unwrap_or("").to_owned();
+                        load.refusals.push((door.into(), status, code, kid.clone()));
+                    }
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fetched = hotel.spa_fetches().await;
+    while hotel.spa_fetches().await == fetched {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let new_kid =
+        keycard::keys::rotate(&hotel.keys_file(), Mode::Development, &schedule).unwrap().kid;
+    let deadline = Instant::now() + schedule.publish_ahead + Duration::from_secs(10);
+    let mut first_seen = None;
+    while first_seen.is_none_or(|at: Instant| at.elapsed() < Duration::from_secs(2)) {
+        assert!(Instant::now() < deadline, "no key card of the new key within the deadline");
+        if first_seen.is_none() && load.lock().unwrap().shown.contains_key(&new_kid) {
+            first_seen = Some(Instant::now());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.unwrap();
+    }
+    let load = std::mem::take(&mut *load.lock().unwrap());
+    (load, new_kid)
+}
+
+/// Keycard's JWKS may be kept 1 s, the spa fetches it at most every 3 s, and a new key is
+/// published 6 s before it signs: longer than both, and than the instances' 200 ms reload.
+const ROTATION_SETTINGS: &[(&str, &str)] = &[
+    ("KEYCARD_JWKS_MAX_AGE_SECS", "1"),
+    ("KEYCARD_KEY_PUBLISH_AHEAD_SECS", "6"),
+    ("KEYCARD_REFRESH_PER_ADDRESS_PER_MINUTE", "1000000"),
+    ("KEYCARD_LOGIN_PER_ADDRESS_PER_MINUTE", "1000"),
+];
+const SPA_MIN_REFETCH_SECS: u64 = 3;
+const PUBLISHED_AHEAD: KeySchedule = KeySchedule {
+    publish_ahead: Duration::from_secs(6),
+    keep_verifying: Duration::from_secs(3600),
+};
+
+async fn a_rotation_under_load_refuses_nothing(instances: usize) {
+    let hotel = Hotel::open_with(instances, ROTATION_SETTINGS, SPA_MIN_REFETCH_SECS);
+    let (load, new_kid) = rotate_under_load(&hotel, PUBLISHED_AHEAD).await;
+    assert!(load.refusals.is_empty(), "refused during the rotation: {:?}", load.refusals);
+    assert_eq!(load.shown.len(), 2, "key cards of the old key, then of the new: {:?}", load.shown);
+    assert!(load.shown[&new_kid] > 0);
+    println!("{instances} instance(s): {:?} key cards shown by kid, none refused", load.shown);
+}
+
+#[tokio::test]
+async fn a_rotation_under_load_refuses_no_key_card_at_either_door_on_one_instance() {
+    a_rotation_under_load_refuses_nothing(1).await;
+}
+
+#[tokio::test]
+async fn a_rotation_under_load_refuses_no_key_card_at_either_door_on_two_instances() {
+    a_rotation_under_load_refuses_nothing(2).await;
+}
+
+/// The same load with a key that signs at once (`rotate-keys` before pre-publication): the spa
+/// meets key cards of a key its copy of the JWKS lacks, and refuses them until it may fetch
+/// again. What the tests above would see if the key were not published ahead.
+#[tokio::test]
+async fn without_pre_publication_the_same_rotation_gets_key_cards_refused_at_the_spa() {
+    let hotel = Hotel::open_with(1, ROTATION_SETTINGS, SPA_MIN_REFETCH_SECS);
+    let (load, new_kid) = rotate_under_load(&hotel, AT_ONCE).await;
+    assert!(
+        load.refusals.iter().any(|(door, status, code, kid)| {
+            (door.as_str(), *status, code.as_str(), kid)
+                == ("spa", 401, "key_card_invalid", &new_kid)
+        }),
+        "{:?}",
+        load.refusals
+    );
+    // The hotel's own door reloads its ring on an unknown kid: only the spa refused.
+    assert!(load.refusals.iter().all(|(door, ..)| door == "spa"), "{:?}", load.refusals);
 }

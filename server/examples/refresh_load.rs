@@ -8,7 +8,9 @@
 //! `KEYCARD_LOAD_DATABASE_URL` names (a fresh database is created on it). With several instances,
 //! each is a separate front desk (its own key ring object, throttles and connection pool) on its
 //! own port and the same database, and each worker sends its requests to them in turn, as a
-//! round-robin load balancer would; the two tabs of a race go to different instances.
+//! round-robin load balancer would; the two tabs of a race go to different instances. With
+//! `KEYCARD_METRICS_ADDR` set, metrics are kept and served as the server keeps them (README's
+//! Operations compares their cost).
 
 use std::time::{Duration, Instant};
 
@@ -36,13 +38,22 @@ async fn main() {
         }
         Err(_) => "SQLite",
     };
+    let metrics = std::env::var("KEYCARD_METRICS_ADDR").ok().and_then(|a| a.parse().ok());
+    if metrics.is_some() {
+        config.operations.metrics_addr = metrics;
+        keycard_server::metrics::install();
+    }
     let mut bases = Vec::new();
     for _ in 0..instances {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         bases.push(format!("http://{}", listener.local_addr().unwrap()));
         let limits = config.limits.clone();
-        let (router, _desk) = keycard_server::build(config.clone()).await.unwrap();
+        let (router, desk) = keycard_server::build(config.clone()).await.unwrap();
         tokio::spawn(keycard_server::serve(listener, router, limits, std::future::pending()));
+        if let (Some(addr), 1) = (metrics, bases.len()) {
+            let bound = keycard_server::metrics::serve(addr, desk).await.unwrap();
+            println!("metrics on: http://{bound}/metrics");
+        }
     }
     let base = bases[0].clone();
 

@@ -11,6 +11,8 @@
 pub mod assets;
 #[doc(hidden)]
 pub mod doc_support;
+pub mod health;
+pub mod metrics;
 mod middleware;
 pub mod oauth;
 mod routes;
@@ -231,7 +233,9 @@ pub fn router_with(
         )
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::cache_policy));
     let app = Router::new()
-        .route("/healthz", get(routes::healthz))
+        .route("/healthz", get(health::ready))
+        .route("/healthz/live", get(health::live))
+        .route("/healthz/ready", get(health::ready))
         .route("/api/openapi.json", get(routes::openapi))
         .route("/.well-known/jwks.json", get(routes::jwks))
         .route("/amenities/{name}", get(routes::amenity))

@@ -5,16 +5,25 @@ use std::time::Duration;
 
 use keycard::Config;
 
-const USAGE: &str = "usage: keycard-server [serve | rotate-keys]
+const USAGE: &str = "usage: keycard-server [serve | rotate-keys | health [live|ready]]
 
   serve        run the web server (the default)
-  rotate-keys  add a new current signing key; the previous one keeps verifying
-               until its tokens expire, the one before is retired
+  rotate-keys  add a new signing key: published in the JWKS at once, signing after
+               KEYCARD_KEY_PUBLISH_AHEAD_SECS; keys whose tokens have all expired
+               are retired
+  health       ask the server at KEYCARD_ADDR whether it is live (serves) or ready (its
+               database answers; the default); waits up to 10 s for a 200, exit 1 if none
 
 Configuration comes from KEYCARD_* environment variables; see .env.example.";
 
 fn main() -> ExitCode {
-    keycard_server::telemetry::init();
+    match keycard::operations::LogFormat::from_env() {
+        Ok(format) => keycard_server::telemetry::init(format),
+        Err(e) => {
+            eprintln!("keycard-server: bad configuration: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => {
@@ -49,15 +58,40 @@ const AFTER_GRACE: Duration = Duration::from_secs(1);
 async fn run(config: Config) -> Result<(), String> {
     match std::env::args().nth(1).as_deref() {
         None | Some("serve") => serve(config).await,
-        Some("rotate-keys") => keycard::keys::rotate(&config.keys_file, config.mode)
-            .map(|kid| println!("new current signing key: {kid}"))
-            .map_err(|e| e.to_string()),
+        Some("rotate-keys") => rotate_keys(&config),
+        Some("health") => {
+            use keycard_server::health::{probe, Check};
+            let check = match std::env::args().nth(2).as_deref() {
+                None | Some("ready") => Check::Ready,
+                Some("live") => Check::Live,
+                Some(other) => {
+                    return Err(format!("health: expected live or ready, not {other:?}"))
+                }
+            };
+            probe(config.addr, check, Duration::from_secs(10))
+        }
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
         }
         Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),
     }
+}
+
+fn rotate_keys(config: &Config) -> Result<(), String> {
+    let schedule = &config.operations.key_schedule;
+    let rotated = keycard::keys::rotate(&config.keys_file, config.mode, schedule)
+        .map_err(|e| e.to_string())?;
+    let wait = rotated.signs_from - keycard::Clock::system().now();
+    if wait > 0 {
+        println!("new signing key {} published; it signs in {wait} s", rotated.kid);
+    } else {
+        println!("new signing key {} signs now", rotated.kid);
+    }
+    for kid in &rotated.retired {
+        println!("retired key {kid}: everything it signed has expired");
+    }
+    Ok(())
 }
 
 async fn serve(mut config: Config) -> Result<(), String> {
@@ -71,8 +105,20 @@ async fn serve(mut config: Config) -> Result<(), String> {
     // KEYCARD_ADDR with port 0 (a free port, as the tests ask): the defaults derived from it
     // name the port actually bound, which browsers address (and DPoP proofs name).
     config.bound_to(bound);
+    let config_metrics = config.operations.metrics_addr;
+    if config_metrics.is_some() {
+        // Before the app is built: the core counts from its first request.
+        keycard_server::metrics::install();
+    }
     let (router, desk) = keycard_server::build(config).await.map_err(|e| e.to_string())?;
-    keycard_server::spawn_housekeeping(desk.clone(), Duration::from_secs(10));
+    keycard_server::spawn_housekeeping(desk.clone(), keycard::operations::KEY_RELOAD_INTERVAL);
+    if let Some(addr) = config_metrics {
+        let bound = keycard_server::metrics::serve(addr, desk.clone())
+            .await
+            .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
+        // The tests read the port from this line, as from the next.
+        println!("Metrics at http://{bound}/metrics");
+    }
     // On stdout whatever RUST_LOG says: the end-to-end harness reads the port from this line.
     println!("Keycard is open at http://{bound}");
     keycard_server::serve(listener, router, limits, shutdown_signal(grace))

@@ -1,9 +1,9 @@
-//! The HTTP handlers that are not Leptos pages: health, the JWKS, the resource server and the
-//! API description.
+//! The HTTP handlers that are not Leptos pages: the JWKS, the resource server and the API
+//! description (health checks: `health.rs`).
 
 use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keycard::key_card;
@@ -13,23 +13,14 @@ use serde::Serialize;
 
 use crate::AppState;
 
-/// `GET /healthz`: 200 when the database answers, 503 otherwise.
-pub async fn healthz(State(state): State<AppState>) -> Response {
-    match state.desk.ping().await {
-        Ok(()) => Json(serde_json::json!({ "status": "ok" })).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "unavailable" })))
-                .into_response()
-        }
-    }
-}
-
-/// `GET /.well-known/jwks.json`: the public keys (current and previous).
+/// `GET /.well-known/jwks.json`: the public keys (published ahead, current, previous).
 pub async fn jwks(State(state): State<AppState>) -> Response {
     let mut res = Json(state.desk.jwks()).into_response();
-    // Short, so a rotation reaches resource servers within a minute.
-    res.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+    // Short, so a rotation reaches resource servers soon; a new key is published for longer
+    // than this before it signs (KEYCARD_KEY_PUBLISH_AHEAD_SECS).
+    let max_age = format!("public, max-age={}", state.config.operations.jwks_max_age.as_secs());
+    let value = HeaderValue::from_str(&max_age).expect("digits are a valid header value");
+    res.headers_mut().insert(CACHE_CONTROL, value);
     res
 }
 

@@ -2,6 +2,7 @@
 
 use super::rotation::new_rotation;
 use super::{ClientInfo, FrontDesk, Issued};
+use crate::audit::{self, CheckInOutcome};
 use crate::dpop::ProofError;
 use crate::error::AuthError;
 use crate::jwt::random_id;
@@ -31,7 +32,10 @@ impl FrontDesk {
         let step = throttle.per_account(self.inner.clock.now_millis());
         match self.inner.store.take_login_attempt(&account.to_lowercase(), step).await? {
             Attempt::Allowed => Ok(()),
-            Attempt::Refused(wait) => Err(AuthError::TooManyRequests(RetryAfter(wait))),
+            Attempt::Refused(wait) => {
+                audit::throttled(audit::Throttled::CheckInAccount);
+                Err(AuthError::TooManyRequests(RetryAfter(wait)))
+            }
         }
     }
 
@@ -51,7 +55,7 @@ impl FrontDesk {
     /// # Ok::<(), keycard::AuthError>(())
     /// # }).unwrap();
     /// ```
-    #[tracing::instrument(skip_all, fields(username = %username))]
+    #[tracing::instrument(skip_all)]
     pub async fn register(
         &self,
         username: &str,
@@ -98,8 +102,19 @@ impl FrontDesk {
     /// # Ok::<(), keycard::AuthError>(())
     /// # }).unwrap();
     /// ```
-    #[tracing::instrument(skip_all, fields(username = %username))]
+    #[tracing::instrument(skip_all)]
     pub async fn check_in(
+        &self,
+        username: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<Issued, AuthError> {
+        let result = self.check_password(username, password, client).await;
+        count_failure(&result);
+        result
+    }
+
+    async fn check_password(
         &self,
         username: &str,
         password: &str,
@@ -123,7 +138,6 @@ impl FrontDesk {
             )
             .await?;
         let (Verdict::Accepted { rehash }, Some(guest)) = (verdict, guest) else {
-            tracing::info!("check-in refused");
             return Err(AuthError::InvalidCredentials);
         };
         if let Some(stronger) = rehash {
@@ -170,8 +184,20 @@ impl FrontDesk {
             client_id: client_id.map(str::to_owned),
         };
         self.inner.store.create_session(&record).await?;
-        tracing::info!(guest = %guest.id, session = %record.id, bound = record.dpop_jkt.is_some(), client = record.client_id.as_deref().unwrap_or("browser"), "checked in");
+        audit::check_in(CheckInOutcome::CheckedIn, Some(&guest.id), Some(&record.id));
+        tracing::debug!(
+            bound = record.dpop_jkt.is_some(),
+            client = record.client_id.as_deref().unwrap_or("browser"),
+            "booking made"
+        );
         Ok(self.issue(&keys, guest, &record, record.dpop_jkt.as_deref()))
+    }
+}
+
+/// Counts a check-in that made no booking (one that did is counted where the booking is made).
+fn count_failure<T>(result: &Result<T, AuthError>) {
+    if result.is_err() {
+        audit::check_in(CheckInOutcome::of(result), None, None);
     }
 }
 

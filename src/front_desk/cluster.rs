@@ -37,6 +37,11 @@ impl FrontDesk {
         Ok(self.inner.store.ping().await?)
     }
 
+    /// The database connections open now, in use and idle.
+    pub fn connections(&self) -> crate::storage::Connections {
+        self.inner.store.connections()
+    }
+
     /// Periodic upkeep: picks up a rotated key file (so one `rotate-keys` reaches every instance
     /// within one period), trims idle rate-limit state and the DPoP proofs too old to matter,
     /// and answers the roll call of instances.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rand::RngCore;
 
 use super::{ClientInfo, FrontDesk, Issued};
+use crate::audit::{self, RotationOutcome};
 use crate::clock::Timestamp;
 use crate::config::Lifetimes;
 use crate::confirmation::{self, ConfirmationClaims};
@@ -69,17 +70,57 @@ impl FrontDesk {
         client: &ClientInfo,
         native_client: Option<&str>,
     ) -> Result<Issued, AuthError> {
+        let (result, booking) = self.exchange(confirmation, client, native_client).await;
+        let outcome = match &result {
+            Ok((_, Visit::Reissued)) => RotationOutcome::Grace,
+            Ok(_) => RotationOutcome::Rotated,
+            Err(_) => RotationOutcome::Refused,
+        };
+        audit::rotation(outcome, booking.as_deref(), result.as_ref().err());
+        result.map(|(issued, _)| issued)
+    }
+
+    /// [`Self::visit`]'s work, with the booking the confirmation named (once it was read) and
+    /// how the visit went, for the count.
+    async fn exchange(
+        &self,
+        confirmation: &str,
+        client: &ClientInfo,
+        native_client: Option<&str>,
+    ) -> (Result<(Issued, Visit), AuthError>, Option<String>) {
+        let claims = match self.shown(confirmation, client) {
+            Ok(claims) => claims,
+            Err(e) => return (Err(e), None),
+        };
+        let booking = Some(claims.0.sid.clone());
+        (self.rotate(claims, client, native_client).await, booking)
+    }
+
+    /// The claims of the confirmation shown, checked, and the keys that checked them.
+    fn shown(
+        &self,
+        confirmation: &str,
+        client: &ClientInfo,
+    ) -> Result<(ConfirmationClaims, Arc<KeySet>), AuthError> {
         self.inner.throttle.refresh(client.address).map_err(AuthError::TooManyRequests)?;
-        let (claims, keys) = self
-            .with_keys(|keys| {
-                confirmation::verify(
-                    confirmation,
-                    keys.public(),
-                    &self.inner.policy.issuer,
-                    &self.inner.clock,
-                )
-            })
-            .map_err(AuthError::Confirmation)?;
+        self.with_keys(|keys| {
+            confirmation::verify(
+                confirmation,
+                keys.public(),
+                &self.inner.policy.issuer,
+                &self.inner.clock,
+            )
+        })
+        .map_err(AuthError::Confirmation)
+    }
+
+    /// The booking's transaction: the rotation rule applied to what the booking holds.
+    async fn rotate(
+        &self,
+        (claims, keys): (ConfirmationClaims, Arc<KeySet>),
+        client: &ClientInfo,
+        native_client: Option<&str>,
+    ) -> Result<(Issued, Visit), AuthError> {
         let jkt = self.proved_key(client).await?;
         let presented = confirmation::hash_id(&claims.jti);
         let now = self.now();
@@ -92,9 +133,9 @@ impl FrontDesk {
                 decide(record, &shown, &presented, visitor, now, &lifetimes, &signing)
             })
             .await?;
-        let record = match visit.unwrap_or(Visit::Refused(AuthError::SessionNotFound)) {
+        let (record, visit) = match visit.unwrap_or(Visit::Refused(AuthError::SessionNotFound)) {
             Visit::Refused(AuthError::ReuseDetected) => {
-                tracing::warn!(session = %claims.sid, generation = claims.generation, "confirmation reuse detected; booking cancelled");
+                audit::reuse_detected(&claims.sid, claims.generation);
                 return Err(AuthError::ReuseDetected);
             }
             Visit::Refused(AuthError::SessionNotFound) => {
@@ -102,11 +143,13 @@ impl FrontDesk {
             }
             Visit::Refused(e) => return Err(e),
             // The booking as the transaction left it: no second read.
-            Visit::Rotated | Visit::Reissued => after.ok_or(AuthError::SessionNotFound)?,
+            visit @ (Visit::Rotated | Visit::Reissued) => {
+                (after.ok_or(AuthError::SessionNotFound)?, visit)
+            }
         };
         let guest =
             self.inner.store.guest(&record.guest_id).await?.ok_or(AuthError::SessionNotFound)?;
-        Ok(self.issue(&keys, &guest, &record, jkt.as_deref()))
+        Ok((self.issue(&keys, &guest, &record, jkt.as_deref()), visit))
     }
 }
 

@@ -2,6 +2,7 @@
 //! ends the others).
 
 use super::{BookingView, FrontDesk, Scope};
+use crate::audit::{self, RevocationScope};
 use crate::door::{CheckedInGuest, KeyCardHolder};
 use crate::error::AuthError;
 use crate::passwords::{self, Verdict};
@@ -23,9 +24,13 @@ impl FrontDesk {
         let store = &self.inner.store;
         let ended = match scope {
             Scope::This => {
-                self.end_session(&claims.sub, &claims.sid, EventKind::CheckedOut, "checked out")
+                let ended = self
+                    .end_session(&claims.sub, &claims.sid, EventKind::CheckedOut, "checked out")
                     .await?;
-                vec![claims.sid]
+                if ended == Some(true) {
+                    audit::revocation(RevocationScope::CheckOut, Some(&claims.sub), &[&claims.sid]);
+                }
+                return Ok(vec![claims.sid]);
             }
             Scope::Others => {
                 store
@@ -50,6 +55,11 @@ impl FrontDesk {
                     .await?
             }
         };
+        let counted = match scope {
+            Scope::Others => RevocationScope::OtherBookings,
+            _ => RevocationScope::AllBookings,
+        };
+        audit::revocation(counted, Some(&claims.sub), &ended);
         Ok(ended)
     }
 
@@ -68,34 +78,41 @@ impl FrontDesk {
     ) -> Result<(), AuthError> {
         // A page view's pass renders; it never changes anything.
         guest.may_act()?;
-        if self
+        match self
             .end_session(guest.guest_id(), session_id, EventKind::Revoked, "ended by the guest")
             .await?
         {
-            Ok(())
-        } else {
-            Err(AuthError::SessionNotFound)
+            None => Err(AuthError::SessionNotFound),
+            Some(now) => {
+                if now {
+                    audit::revocation(
+                        RevocationScope::OneBooking,
+                        Some(guest.guest_id()),
+                        &[session_id],
+                    );
+                }
+                Ok(())
+            }
         }
     }
 
-    /// Ends one booking of `guest` (already ended is fine). False if the guest has no such booking.
+    /// Ends one booking of `guest`: `Some(true)` if this call ended it, `Some(false)` if it had
+    /// ended already, `None` if the guest has no such booking.
     async fn end_session(
         &self,
         guest: &str,
         session_id: &str,
         kind: EventKind,
         reason: &str,
-    ) -> Result<bool, AuthError> {
+    ) -> Result<Option<bool>, AuthError> {
         let now = self.now();
         let (guest, reason) = (guest.to_owned(), reason.to_owned());
         let (_, found) = self
             .transact(session_id, move |record| {
                 let found = record.is_some_and(|r| r.guest_id == guest);
                 if !found || record.is_some_and(|r| r.revoked_at.is_some()) {
-                    return (
-                        SessionChange { update: SessionUpdate::Keep, events: Vec::new() },
-                        found,
-                    );
+                    let keep = SessionChange { update: SessionUpdate::Keep, events: Vec::new() };
+                    return (keep, found.then_some(false));
                 }
                 let change = SessionChange {
                     update: SessionUpdate::Revoke { at: now, reason: reason.clone() },
@@ -106,10 +123,10 @@ impl FrontDesk {
                         detail: Some(reason.clone()),
                     }],
                 };
-                (change, found)
+                (change, Some(true))
             })
             .await?;
-        Ok(found == Some(true))
+        Ok(found.flatten())
     }
 
     /// Changes the password and ends the guest's other bookings.
@@ -132,7 +149,10 @@ impl FrontDesk {
         passwords::check_policy(&guest.username, new)?;
         let hash = self.inner.passwords.hash(new).await?;
         let booking = checked_in.booking_id();
-        Ok(store.change_password(&guest.id, &hash, booking, self.now()).await?)
+        let ended = store.change_password(&guest.id, &hash, booking, self.now()).await?;
+        audit::password_changed(&guest.id);
+        audit::revocation(RevocationScope::OtherBookings, Some(&guest.id), &ended);
+        Ok(ended)
     }
 
     /// The event log of the key card's booking. Stateless on purpose: a booking cancelled for

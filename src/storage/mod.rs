@@ -432,12 +432,32 @@ pub struct SessionChange {
 /// change is applied.
 pub type Decide = Box<dyn for<'r> FnMut(Option<&'r SessionRecord>) -> SessionChange + Send>;
 
+/// Database connections a store holds open, by state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Connections {
+    /// Serving a query or a transaction now.
+    pub in_use: u32,
+    /// Open and waiting for work.
+    pub idle: u32,
+}
+
+impl Connections {
+    /// The connections of a sqlx pool.
+    pub fn of<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> Self {
+        let (size, idle) = (pool.size(), pool.num_idle() as u32);
+        Self { in_use: size.saturating_sub(idle), idle }
+    }
+}
+
 /// Everything the front desk stores (devices' requests to check in through [`DeviceGrants`]).
 /// Implementations must make each method atomic.
 #[async_trait::async_trait]
 pub trait Store: DeviceGrants + Send + Sync + 'static {
     /// Checks the database answers (for `/healthz`).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The database connections this store holds open now: in use and idle (for the metrics).
+    fn connections(&self) -> Connections;
 
     /// Adds a guest; [`StoreError::UsernameTaken`] if the name exists in any case.
     async fn create_guest(&self, guest: &GuestRecord) -> Result<(), StoreError>;

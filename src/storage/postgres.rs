@@ -54,6 +54,10 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    fn connections(&self) -> Connections {
+        Connections::of(&self.pool)
+    }
+
     async fn create_guest(&self, g: &GuestRecord) -> Result<(), StoreError> {
         sqlx::query(sql::INSERT_GUEST)
             .bind(&g.id)

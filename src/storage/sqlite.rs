@@ -112,6 +112,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn connections(&self) -> Connections {
+        let (reads, writes) = (Connections::of(&self.pool), Connections::of(&self.writer));
+        Connections { in_use: reads.in_use + writes.in_use, idle: reads.idle + writes.idle }
+    }
+
     async fn create_guest(&self, g: &GuestRecord) -> Result<(), StoreError> {
         sqlx::query(sql::INSERT_GUEST)
             .bind(&g.id)

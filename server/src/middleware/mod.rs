@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | request isolation | `isolation.rs` | every request runs with a reactive owner of its own |
 //! | tracing | here | one span a request: method and path, never the query string |
+//! | metrics | `../metrics.rs` | each request timed by route template (with `KEYCARD_METRICS_ADDR`) |
 //! | containment | `contain.rs` | a panic or an overrun below becomes a 500 or 503 answer |
 //! | security headers | here | CSP (pages: `page_policy.rs`), HSTS, and the rest |
 //! | the wire (demo) | `wire.rs` | each `/api` exchange described for the learner's panel |
@@ -88,6 +89,10 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         ))
         .layer(from_fn_with_state((timeout, state.bundle.clone()), contain::contain))
+        // Outside containment, so a request it cut short is timed with the answer it got.
+        .layer(tower::util::option_layer(
+            state.config.operations.metrics_addr.map(|_| from_fn(crate::metrics::time_requests)),
+        ))
         // The span names the route but never the query string, which may carry anything.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())

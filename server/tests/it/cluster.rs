@@ -68,7 +68,8 @@ on_both_backends! {
         let before = a.guest("ann").await;
         let old_kid = header(&before.key_card)["kid"].as_str().unwrap().to_owned();
         // `keycard-server rotate-keys` on the shared key file; instance a reloads first.
-        let new_kid = keycard::keys::rotate(&a.config.keys_file, a.config.mode).unwrap();
+        let at_once = keycard::keys::KeySchedule { publish_ahead: std::time::Duration::ZERO, ..a.config.operations.key_schedule };
+        let new_kid = keycard::keys::rotate(&a.config.keys_file, a.config.mode, &at_once).unwrap().kid;
         let file = std::fs::File::options().append(true).open(&a.config.keys_file).unwrap();
         file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(3))
             .unwrap();

@@ -371,3 +371,50 @@ async fn a_database_restart_under_load_gets_503s_then_service_resumes_by_itself(
             .unwrap();
     assert_eq!(revoked, 0, "no false theft alarm");
 }
+
+/// Load balancers give up on a health check after a second or two: with PostgreSQL stopped,
+/// readiness (and `/healthz`, its alias) must say 503 within a second, with the database
+/// timeout at its default 5 s, while liveness goes on saying 200 at once.
+#[tokio::test]
+async fn with_the_database_stopped_readiness_answers_503_within_a_second_and_liveness_200() {
+    let _turn = heavy().await;
+    let pg = OwnPostgres::start();
+    let database = new_postgres_database_on(url::Url::parse(&pg.url).unwrap()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = BuiltServer::start(
+        dir.path(),
+        &[
+            ("KEYCARD_DATABASE_URL", &database),
+            ("KEYCARD_PUBLIC_URL", "http://hotel.test"),
+            ("RUST_LOG", "off"),
+        ],
+    );
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let request = http.get(server.url(path)).timeout(Duration::from_secs(10));
+        async move {
+            let asked = Instant::now();
+            let status = request.send().await.unwrap().status().as_u16();
+            (status, asked.elapsed())
+        }
+    };
+    for path in ["/healthz/live", "/healthz/ready", "/healthz"] {
+        assert_eq!(get(path).await.0, 200, "{path} before the outage");
+    }
+    let out = Command::new(SCRIPT).arg("stop").arg(pg.folder()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut slowest = Duration::ZERO;
+    for round in 0..3 {
+        for path in ["/healthz/ready", "/healthz"] {
+            let (status, took) = get(path).await;
+            assert_eq!(status, 503, "{path}, round {round}");
+            // The bound is 1 s (a 750 ms ping and the rest); the margin is for a loaded machine.
+            assert!(took < Duration::from_millis(1500), "{path} took {took:?}");
+            slowest = slowest.max(took);
+        }
+        let (status, took) = get("/healthz/live").await;
+        assert_eq!(status, 200, "liveness does not depend on the database");
+        assert!(took < Duration::from_millis(500), "liveness took {took:?}");
+    }
+    println!("database stopped: readiness 503 in at most {slowest:?}; liveness 200");
+}

@@ -301,7 +301,8 @@ async fn strict_transport_security_is_sent_in_production_only() {
     let prod = spawn_app_with(|c| {
         c.mode = Mode::Production;
         c.hsts_max_age = Duration::from_secs(86_400);
-        keycard::keys::rotate(&c.keys_file, Mode::Production).expect("production keys");
+        keycard::keys::rotate(&c.keys_file, Mode::Production, &c.operations.key_schedule)
+            .expect("production keys");
     })
     .await;
     for path in ["/", "/healthz", "/.well-known/jwks.json"] {

@@ -238,7 +238,7 @@ async fn the_jwks_publishes_public_keys_only_and_retired_keys_stop_working() {
     assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
 
     // First rotation: the old key is "previous" and still verifies.
-    rotate(&app).await;
+    rotate(&app, false).await;
     let middle = app.check_in("ann").await;
     let kids: Vec<String> = app
         .http
@@ -259,14 +259,28 @@ async fn the_jwks_publishes_public_keys_only_and_retired_keys_stop_working() {
     assert_eq!(kids[1], crate::common::header(&old.key_card)["kid"]);
     assert_eq!(app.amenity("gym", &old.key_card).await.status(), StatusCode::OK);
 
-    // Second rotation: the first key is retired; its key cards are refused.
-    rotate(&app).await;
+    // A rotation once the middle key has signed for longer than tokens live: the first key is
+    // retired; its key cards are refused.
+    rotate(&app, true).await;
     refused(&app, &old.key_card, "key_card_invalid").await;
     assert_eq!(app.amenity("gym", &middle.key_card).await.status(), StatusCode::OK);
 }
 
-async fn rotate(app: &TestApp) {
-    keycard::keys::rotate(&app.config.keys_file, app.config.mode).unwrap();
+/// `rotate-keys` with a new key that signs at once. `retire`: as if tokens lived one second, and
+/// after the clock's next second, so the key before the current one has outlived its tokens.
+async fn rotate(app: &TestApp, retire: bool) {
+    let mut schedule = keycard::keys::KeySchedule {
+        publish_ahead: std::time::Duration::ZERO,
+        keep_verifying: std::time::Duration::from_secs(3600),
+    };
+    if retire {
+        schedule.keep_verifying = std::time::Duration::from_secs(1);
+        let second = keycard::Clock::system().now();
+        while keycard::Clock::system().now() == second {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    keycard::keys::rotate(&app.config.keys_file, app.config.mode, &schedule).unwrap();
     // Make sure the running server sees a new modification time, then let it reload.
     let file = std::fs::File::options().append(true).open(&app.config.keys_file).unwrap();
     let later = std::time::SystemTime::now()
@@ -362,13 +376,13 @@ async fn a_key_rotation_that_retires_a_key_empties_the_cache() {
     let app = spawn_app().await;
     let old = app.guest("ann").await;
     shown_again(&app, &old.key_card).await;
-    rotate(&app).await;
+    rotate(&app, false).await;
     assert_eq!(app.desk.verified_cards().len(), 0, "the reload emptied it");
     // The old key is still the previous one: the card verifies (and is remembered) again...
     shown_again(&app, &old.key_card).await;
     assert_eq!(app.desk.verified_cards().len(), 1);
-    // ...until the next rotation retires it.
-    rotate(&app).await;
+    // ...until a later rotation retires it.
+    rotate(&app, true).await;
     refused(&app, &old.key_card, "key_card_invalid").await;
 }
 

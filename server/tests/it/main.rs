@@ -25,6 +25,7 @@ mod key_card;
 #[cfg(feature = "demo")]
 mod lab;
 mod openapi;
+mod operations;
 mod sessions;
 mod store;
 #[cfg(not(feature = "demo"))]
