@@ -18,6 +18,7 @@ mod pages;
 pub mod probes;
 pub mod redirect;
 pub mod request;
+pub mod sequence;
 pub mod wire;
 
 use leptos::prelude::*;

@@ -51,9 +51,14 @@ mod server {
     /// Where the request came from (set by the server's middleware), with the DPoP proof it
     /// carried, if any.
     pub fn client_info() -> Result<ClientInfo, ApiError> {
-        let parts = parts()?;
+        client_info_from(&parts()?, &front_desk()?)
+    }
+
+    /// [`client_info`] for a request outside a server function (the OAuth endpoints): the
+    /// address and user agent the middleware put in `parts`, and its DPoP proof.
+    pub fn client_info_from(parts: &Parts, desk: &FrontDesk) -> Result<ClientInfo, ApiError> {
         let mut client = parts.extensions.get::<ClientInfo>().cloned().unwrap_or_default();
-        client.dpop = dpop_proof(&parts, &front_desk()?)?;
+        client.dpop = dpop_proof(parts, desk)?;
         Ok(client)
     }
 

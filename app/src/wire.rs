@@ -95,6 +95,23 @@ pub struct Exchange {
     pub proof: Option<crate::dpop::ProofNote>,
     /// Why no answer came, if none did.
     pub failed: Option<String>,
+    /// The fields of a form body, in order; a password's value is never kept (`None`).
+    pub form: Vec<(String, Option<String>)>,
+    /// The API error code of a refused answer (`key_card_expired`, `reuse_detected`…).
+    pub code: Option<String>,
+    /// Held by step mode until the learner says Next.
+    pub held: bool,
+}
+
+/// A form body's fields, with the values of secret ones (see
+/// [`crate::sequence::is_secret_field`]) dropped.
+pub fn form_fields(body: &str) -> Vec<(String, Option<String>)> {
+    form_urlencoded::parse(body.as_bytes())
+        .map(|(name, value)| {
+            let value = (!crate::sequence::is_secret_field(&name)).then(|| value.into_owned());
+            (name.into_owned(), value)
+        })
+        .collect()
 }
 
 /// How many exchanges the page keeps (the oldest go first).
@@ -196,9 +213,84 @@ pub(crate) mod watch {
     use wasm_bindgen::prelude::*;
     use wasm_bindgen::JsCast;
 
+    use std::cell::{Cell, RefCell};
+
     use super::{
-        shorten_authorization, Exchange, WireNote, MAX_EXCHANGES, SHOWN_ANSWER_HEADERS, WIRE_HEADER,
+        form_fields, shorten_authorization, Exchange, WireNote, MAX_EXCHANGES,
+        SHOWN_ANSWER_HEADERS, WIRE_HEADER,
     };
+
+    thread_local! {
+        /// Step mode: requests wait before they are sent.
+        static STEPPING: Cell<bool> = const { Cell::new(false) };
+        /// What each held request waits on: its number and the function that lets it go.
+        static HELD: RefCell<Vec<(usize, js_sys::Function)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Turns step mode on or off; off lets every held request go.
+    pub fn set_stepping(on: bool) {
+        STEPPING.with(|s| s.set(on));
+        if !on {
+            while release_next() {}
+        }
+    }
+
+    /// Lets the oldest held request go; false if none was held.
+    pub fn release_next() -> bool {
+        let next = HELD.with(|h| {
+            let mut held = h.borrow_mut();
+            (!held.is_empty()).then(|| held.remove(0))
+        });
+        match next {
+            Some((_, go)) => {
+                let _ = go.call0(&JsValue::NULL);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Waits until step mode lets request `n` go (at once when it is off).
+    async fn gate(wire: RwSignal<Vec<Exchange>>, n: usize) {
+        if !STEPPING.with(Cell::get) {
+            return;
+        }
+        settle(wire, n, |x| x.held = true);
+        let wait = js_sys::Promise::new(&mut |go, _| HELD.with(|h| h.borrow_mut().push((n, go))));
+        let _ = wasm_bindgen_futures::JsFuture::from(wait).await;
+        settle(wire, n, |x| x.held = false);
+    }
+
+    /// The form fields of a request's body (a copy is read: the request itself is sent as is).
+    async fn form_of(input: &JsValue, init: &JsValue) -> Vec<(String, Option<String>)> {
+        let body = if init.is_object() {
+            js_sys::Reflect::get(init, &"body".into()).ok().and_then(|b| b.as_string())
+        } else {
+            None
+        };
+        let body = match (body, input.dyn_ref::<web_sys::Request>()) {
+            (Some(body), _) => Some(body),
+            (None, Some(request)) if request.method() != "GET" => {
+                match request.clone().and_then(|copy| copy.text()) {
+                    Ok(text) => wasm_bindgen_futures::JsFuture::from(text)
+                        .await
+                        .ok()
+                        .and_then(|t| t.as_string()),
+                    Err(_) => None,
+                }
+            }
+            _ => None,
+        };
+        body.map(|b| form_fields(&b)).unwrap_or_default()
+    }
+
+    /// The `error` code of a refused answer's JSON body (read from a copy).
+    async fn error_code(res: &web_sys::Response) -> Option<String> {
+        let text = res.clone().ok()?.text().ok()?;
+        let text = wasm_bindgen_futures::JsFuture::from(text).await.ok()?.as_string()?;
+        let body: serde_json::Value = serde_json::from_str(&text).ok()?;
+        Some(body.get("error")?.as_str()?.to_owned())
+    }
 
     /// Wraps `window.fetch` once per page. The wrapper records every call, and adds what DPoP
     /// asks of a request to the hotel (a proof, and `Authorization: DPoP` for a bound key card;
@@ -229,6 +321,14 @@ pub(crate) mod watch {
                     })
                 });
                 let answer = wasm_bindgen_futures::future_to_promise(async move {
+                    let form = form_of(&input, &init).await;
+                    if !form.is_empty() {
+                        settle(wire, n, |x| x.form = form);
+                    }
+                    // Step mode holds the request here, before its proof is made (a proof is
+                    // refused a minute after it was signed).
+                    gate(wire, n).await;
+                    let started = js_sys::Date::now();
                     let (extra, proof) = crate::dpop::for_request(&method, &url).await;
                     let (input, init) = with_headers(input, init, &extra);
                     if !extra.is_empty() {
@@ -269,11 +369,13 @@ pub(crate) mod watch {
                                 .flatten()
                                 .and_then(|v| serde_json::from_str::<WireNote>(&v).ok());
                             let status = res.status();
+                            let code = if status >= 400 { error_code(res).await } else { None };
                             settle(wire, n, |x| {
                                 x.status = Some(status);
                                 x.millis = Some(millis);
                                 x.got = got;
                                 x.note = note;
+                                x.code = code;
                             });
                         }
                         Err(e) => settle(wire, n, |x| x.failed = Some(describe_error(e))),
@@ -332,7 +434,11 @@ pub(crate) mod watch {
     /// Method, URL and the headers the page set, from `fetch(input, init)`.
     fn request_of(input: &JsValue, init: &JsValue) -> (String, String, Vec<(String, String)>) {
         let mut method = "GET".to_owned();
-        let mut url = input.as_string().unwrap_or_default();
+        // A string, or a URL object (the bundle's loader fetches its pieces with one).
+        let mut url = input
+            .as_string()
+            .or_else(|| js_sys::Reflect::get(input, &"href".into()).ok()?.as_string())
+            .unwrap_or_default();
         let mut headers = None;
         if let Some(request) = input.dyn_ref::<web_sys::Request>() {
             method = request.method();

@@ -95,10 +95,8 @@ fn no_store(mut res: Response) -> Response {
 
 /// Where the request came from, with its DPoP proof if it sent one.
 fn client_info(parts: &Parts, state: &AppState) -> Result<ClientInfo, Refusal> {
-    let mut client = parts.extensions.get::<ClientInfo>().cloned().unwrap_or_default();
-    client.dpop = keycard_app::request::dpop_proof(parts, &state.desk)
-        .map_err(|e| Refusal::OAuthDpop(e.message))?;
-    Ok(client)
+    keycard_app::request::client_info_from(parts, &state.desk)
+        .map_err(|e| Refusal::OAuthDpop(e.message))
 }
 
 /// A form's parameters. RFC 6749, section 3.2: a parameter sent twice is an

@@ -7,6 +7,7 @@ mod countdown;
 mod forge_lab;
 mod key_card;
 mod protected;
+mod sequence;
 mod timeline;
 mod wire;
 

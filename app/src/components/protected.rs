@@ -23,6 +23,10 @@ enum Door {
 /// Shows `children` to a checked-in guest. With an expired key card it waits at the front desk
 /// instead (no flash of a signed-out page); a visitor who is not checked in is sent to check-in
 /// and brought back afterwards.
+///
+/// A `Transition`, not a `Suspense`: a panel inside that reloads (the timeline, after each new
+/// key card) keeps the page on screen instead of falling back to "Checking your key card…"; with
+/// step mode holding that reload, the fallback would also hide the button that sends it.
 #[component]
 pub fn Protected(children: ChildrenFn) -> impl IntoView {
     let auth = use_auth();
@@ -39,7 +43,7 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
         Stage::CheckedIn | Stage::SignedOut | Stage::CheckingIn => Door::Outside,
     });
     view! {
-        <Suspense fallback=|| view! { <p class="muted">"Checking your key card…"</p> }>
+        <Transition fallback=|| view! { <p class="muted">"Checking your key card…"</p> }>
             {move || Suspend::new(async move {
                 let _ = auth.loaded().await;
                 // `search` comes without its `?`.
@@ -82,6 +86,6 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
                     }}
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }

@@ -1,22 +1,37 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 
+use super::sequence::SequencePanel;
 use super::timeline::clock_time;
 use crate::api::{CONFIRMATION_COOKIE, CONFIRMATION_PATH, KEY_CARD_COOKIE};
 use crate::auth::use_auth;
 use crate::dpop::ProofNote;
+use crate::sequence::{curl, har};
 use crate::wire::{Exchange, SetCookieNote, WireNote};
 
-/// Every HTTP exchange the page made with the hotel, as OAuth's playgrounds show a flow: one line
-/// each, opened for the headers that matter. Browser-only data: wrap it in `ClientOnly`.
+/// Every HTTP exchange the page made with the hotel, as OAuth's playgrounds show a flow: drawn as
+/// a sequence diagram first, then one line each, opened for the headers that matter and the
+/// exchange as a curl command; the whole trace downloads as a HAR file. Browser-only data: wrap
+/// it in `ClientOnly`.
 #[component]
 pub fn WirePanel() -> impl IntoView {
     let auth = use_auth();
+    // The page's own key card while it is valid: what a copied curl command may carry.
+    let key_card = Memo::new(move |_| {
+        auth.stay().filter(|s| s.expires_at > auth.now.get()).map(|s| s.key_card)
+    });
     view! {
+        <SequencePanel />
         <section class="card" aria-labelledby="wire-title" data-testid="wire">
             <h2 id="wire-title">"On the wire"</h2>
             <p class="muted">
                 "Every request this page made to the hotel, in order, on the timeline's clock. Open one for the headers that matter. The browser adds the cookies and the Origin itself and lets no script read a Set-Cookie, so the server describes them: names and attributes, never an HttpOnly cookie's value."
+            </p>
+            <p>
+                <button type="button" data-testid="download-har" on:click=move |_| download_har(&auth.wire.get_untracked())>
+                    "Download the trace (HAR)"
+                </button>
+                " " <span class="muted">"Every exchange as developer tools export them, with every token, proof, password and cookie value taken out."</span>
             </p>
             <Show when=move || !auth.demo_controls()>
                 <p class="muted">"The server describes cookies only while the demo controls are on; they are off."</p>
@@ -24,8 +39,8 @@ pub fn WirePanel() -> impl IntoView {
             <ol class="wire" data-testid="wire-list">
                 <For
                     each=move || auth.wire.get()
-                    key=|x| (x.n, x.status, x.failed.is_some())
-                    children=|x| view! { <ExchangeRow x /> }
+                    key=|x| (x.n, x.status, x.failed.is_some(), x.held)
+                    children=move |x| view! { <ExchangeRow x key_card /> }
                 />
             </ol>
         </section>
@@ -33,7 +48,7 @@ pub fn WirePanel() -> impl IntoView {
 }
 
 #[component]
-fn ExchangeRow(x: Exchange) -> impl IntoView {
+fn ExchangeRow(x: Exchange, key_card: Memo<Option<String>>) -> impl IntoView {
     let status = match (x.status, &x.failed) {
         (Some(s), _) => s.to_string(),
         (None, Some(why)) => format!("failed: {why}"),
@@ -47,8 +62,12 @@ fn ExchangeRow(x: Exchange) -> impl IntoView {
     let millis = x.millis.map(|ms| format!("{ms} ms"));
     let note = x.note.clone();
     let path = x.path.clone();
+    let command = {
+        let x = x.clone();
+        move || curl(&x, &origin(), key_card.get().as_deref())
+    };
     view! {
-        <li class="exchange" data-testid="exchange" data-path=x.path.clone() data-status=x.status.map(|s| s.to_string())>
+        <li class="exchange" id={format!("exchange-{}", x.n)} data-testid="exchange" data-path=x.path.clone() data-status=x.status.map(|s| s.to_string())>
             <details>
                 <summary>
                     <span class="wire-n">"#" {x.n}</span>
@@ -70,6 +89,9 @@ fn ExchangeRow(x: Exchange) -> impl IntoView {
                         {header_rows(&x.got)}
                     </dl>
                     {note.map(|n| set_cookies(n.set_cookies))}
+                    <h3>"As a curl command"</h3>
+                    <pre class="curl" data-testid="curl">{command.clone()}</pre>
+                    <button type="button" on:click=move |_| copy(&command())>"Copy as curl"</button>
                 </div>
             </details>
         </li>
@@ -175,4 +197,61 @@ fn set_cookies(list: Vec<SetCookieNote>) -> impl IntoView {
             </ul>
         }
     })
+}
+
+/// The page's origin (`http://127.0.0.1:3000`): where a copied command sends its request.
+fn origin() -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    String::new()
+}
+
+/// Puts `text` on the clipboard (`navigator.clipboard.writeText`, looked up at run time).
+fn copy(text: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let clipboard = web_sys::window()
+            .and_then(|w| js_sys::Reflect::get(&w.navigator(), &"clipboard".into()).ok())
+            .filter(|c| c.is_object());
+        let write = clipboard.as_ref().and_then(|c| {
+            js_sys::Reflect::get(c, &"writeText".into()).ok()?.dyn_into::<js_sys::Function>().ok()
+        });
+        if let (Some(clipboard), Some(write)) = (clipboard, write) {
+            let _ = write.call1(&clipboard, &text.into());
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = text;
+}
+
+/// Saves the trace as `keycard-trace.har`: a Blob, and a link to it clicked once.
+fn download_har(wire: &[Exchange]) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let text = har(wire, &origin()).to_string();
+        let parts = js_sys::Array::of1(&text.into());
+        let options = web_sys::BlobPropertyBag::new();
+        options.set_type("application/json");
+        let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options) else {
+            return;
+        };
+        let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else { return };
+        let link = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.create_element("a").ok())
+            .and_then(|a| a.dyn_into::<web_sys::HtmlElement>().ok());
+        if let Some(link) = link {
+            let _ = link.set_attribute("href", &url);
+            let _ = link.set_attribute("download", "keycard-trace.har");
+            link.click();
+        }
+        let _ = web_sys::Url::revoke_object_url(&url);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (wire, har);
 }
