@@ -32,6 +32,9 @@ pub enum CheckInOutcome {
 }
 
 impl CheckInOutcome {
+    /// Every value, for the series created at zero.
+    pub const ALL: [Self; 4] = [Self::CheckedIn, Self::Refused, Self::Throttled, Self::Failed];
+
     /// The label value.
     pub fn label(self) -> &'static str {
         match self {
@@ -65,6 +68,9 @@ pub enum RotationOutcome {
 }
 
 impl RotationOutcome {
+    /// Every value, for the series created at zero.
+    pub const ALL: [Self; 3] = [Self::Rotated, Self::Grace, Self::Refused];
+
     /// The label value.
     pub fn label(self) -> &'static str {
         match self {
@@ -91,6 +97,10 @@ pub enum RevocationScope {
 }
 
 impl RevocationScope {
+    /// Every value, for the series created at zero.
+    pub const ALL: [Self; 5] =
+        [Self::CheckOut, Self::OneBooking, Self::OtherBookings, Self::AllBookings, Self::Theft];
+
     /// The label value.
     pub fn label(self) -> &'static str {
         match self {
@@ -119,6 +129,10 @@ pub enum Throttled {
 }
 
 impl Throttled {
+    /// Every value, for the series created at zero.
+    pub const ALL: [Self; 5] =
+        [Self::CheckIn, Self::CheckInAccount, Self::FrontDesk, Self::Device, Self::Lab];
+
     /// The label value.
     pub fn label(self) -> &'static str {
         match self {
@@ -135,34 +149,17 @@ impl Throttled {
 /// series at zero: a counter that appears with its first event at 1 shows Prometheus no
 /// increase, and an alert on `increase(...)` would miss that first theft.
 pub fn describe() {
-    for outcome in [
-        CheckInOutcome::CheckedIn,
-        CheckInOutcome::Refused,
-        CheckInOutcome::Throttled,
-        CheckInOutcome::Failed,
-    ] {
+    for outcome in CheckInOutcome::ALL {
         metrics::counter!("keycard_check_ins_total", "outcome" => outcome.label()).absolute(0);
     }
-    for outcome in [RotationOutcome::Rotated, RotationOutcome::Grace, RotationOutcome::Refused] {
+    for outcome in RotationOutcome::ALL {
         metrics::counter!("keycard_rotations_total", "outcome" => outcome.label()).absolute(0);
     }
     metrics::counter!("keycard_reuse_detected_total").absolute(0);
-    for scope in [
-        RevocationScope::CheckOut,
-        RevocationScope::OneBooking,
-        RevocationScope::OtherBookings,
-        RevocationScope::AllBookings,
-        RevocationScope::Theft,
-    ] {
+    for scope in RevocationScope::ALL {
         metrics::counter!("keycard_revocations_total", "scope" => scope.label()).absolute(0);
     }
-    for limit in [
-        Throttled::CheckIn,
-        Throttled::CheckInAccount,
-        Throttled::FrontDesk,
-        Throttled::Device,
-        Throttled::Lab,
-    ] {
+    for limit in Throttled::ALL {
         metrics::counter!("keycard_throttled_total", "route" => limit.label()).absolute(0);
     }
     use metrics::{describe_counter, describe_histogram, Unit};
@@ -206,8 +203,11 @@ pub fn check_in(outcome: CheckInOutcome, guest: Option<&str>, booking: Option<&s
 pub fn rotation(outcome: RotationOutcome, booking: Option<&str>, why: Option<&AuthError>) {
     metrics::counter!("keycard_rotations_total", "outcome" => outcome.label()).increment(1);
     if outcome == RotationOutcome::Refused {
-        // Throttled visits are counted by the throttle; a line each would flood the log.
-        if let Some(e) = why.filter(|e| !matches!(e, AuthError::TooManyRequests(_))) {
+        // Throttled visits are counted by the throttle (a line each would flood the log), and
+        // a reuse has its own event.
+        let own_event =
+            |e: &&AuthError| matches!(e, AuthError::TooManyRequests(_) | AuthError::ReuseDetected);
+        if let Some(e) = why.filter(|e| !own_event(e)) {
             tracing::info!(
                 target: SECURITY,
                 event = "rotation_refused",

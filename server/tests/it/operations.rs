@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::common::*;
 
 const NAME: &str = "metrics_ann";
+const NEW_PASSWORD: &str = "another good password";
 
 /// The value of the sample `series` (name and labels exactly as exported) in a scrape, if any.
 fn sample(scrape: &str, series: &str) -> Option<f64> {
@@ -68,7 +69,18 @@ async fn the_metrics_listener_counts_every_flow_and_no_scrape_or_log_line_names_
     let theft = refresh(&first).send().await.unwrap();
     assert_eq!(theft.status(), 401);
     assert_eq!(refresh(&third).send().await.unwrap().status(), 401, "the booking is cancelled");
-    // A wrong password, then the account's throttle (3 a minute, registration included).
+    // A second check-in, a new password and a check-out with its key card.
+    let res = post("/api/auth/login").form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let second_stay: Value = res.json().await.unwrap();
+    let second_card = second_stay["access_token"].as_str().unwrap().to_owned();
+    let change = [("current_password", PASSWORD), ("new_password", NEW_PASSWORD)];
+    let res = post("/api/auth/password").bearer_auth(&second_card).form(&change).send().await;
+    assert_eq!(res.unwrap().status(), 200);
+    let res = post("/api/auth/logout").bearer_auth(&second_card).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    // A wrong password, then the account's throttle (3 a minute: registration, the second
+    // check-in and this one).
     let wrong = [("username", NAME), ("password", "not the password")];
     assert_eq!(post("/api/auth/login").form(&wrong).send().await.unwrap().status(), 401);
     let mut throttled = false;
@@ -90,7 +102,7 @@ async fn the_metrics_listener_counts_every_flow_and_no_scrape_or_log_line_names_
         let value = sample(&scrape, series).unwrap_or_else(|| panic!("no {series} in\n{scrape}"));
         assert!(value >= least, "{series} = {value}, expected at least {least}");
     };
-    at_least(r#"keycard_check_ins_total{outcome="checked_in"}"#, 1.0);
+    at_least(r#"keycard_check_ins_total{outcome="checked_in"}"#, 2.0);
     at_least(r#"keycard_check_ins_total{outcome="refused"}"#, 1.0);
     at_least(r#"keycard_check_ins_total{outcome="throttled"}"#, 1.0);
     at_least(r#"keycard_rotations_total{outcome="rotated"}"#, 2.0);
@@ -98,6 +110,8 @@ async fn the_metrics_listener_counts_every_flow_and_no_scrape_or_log_line_names_
     at_least(r#"keycard_rotations_total{outcome="refused"}"#, 1.0);
     assert_eq!(sample(&scrape, "keycard_reuse_detected_total"), Some(1.0));
     assert_eq!(sample(&scrape, r#"keycard_revocations_total{scope="theft"}"#), Some(1.0));
+    assert_eq!(sample(&scrape, r#"keycard_revocations_total{scope="check_out"}"#), Some(1.0));
+    assert_eq!(sample(&scrape, r#"keycard_revocations_total{scope="other_bookings"}"#), Some(0.0));
     at_least(r#"keycard_throttled_total{route="check_in_account"}"#, 1.0);
     at_least(r#"keycard_password_hash_seconds_count{operation="hash"}"#, 1.0);
     at_least(r#"keycard_password_hash_seconds_count{operation="verify"}"#, 1.0);
@@ -114,7 +128,17 @@ async fn the_metrics_listener_counts_every_flow_and_no_scrape_or_log_line_names_
     assert_eq!(sample(&scrape, r#"keycard_build_info{version="0.1.0"}"#), Some(1.0));
     assert_eq!(sample(&scrape, "keycard_database_up"), Some(1.0));
     assert!(scrape.contains("# HELP keycard_reuse_detected_total"), "families are described");
-    for secret in [NAME, PASSWORD, "not the password", &first, &third, &key_card, made_up] {
+    for secret in [
+        NAME,
+        PASSWORD,
+        NEW_PASSWORD,
+        "not the password",
+        &first,
+        &third,
+        &key_card,
+        &second_card,
+        made_up,
+    ] {
         assert!(!scrape.contains(secret), "{secret:?} in the scrape");
     }
     assert!(!scrape.contains("127.0.0.1"), "no address in the scrape");
@@ -133,7 +157,17 @@ async fn the_metrics_listener_counts_every_flow_and_no_scrape_or_log_line_names_
         if entry["target"] == "keycard::security" {
             events.entry(entry["event"].as_str().unwrap().to_owned()).or_default().push(entry);
         }
-        for secret in [NAME, PASSWORD, "not the password", &first, &second, &third, &key_card] {
+        for secret in [
+            NAME,
+            PASSWORD,
+            NEW_PASSWORD,
+            "not the password",
+            &first,
+            &second,
+            &third,
+            &key_card,
+            &second_card,
+        ] {
             assert!(!line.contains(secret), "{secret:?} logged: {line}");
         }
     }
@@ -149,19 +183,13 @@ async fn the_metrics_listener_counts_every_flow_and_no_scrape_or_log_line_names_
         (Some("theft"), Some(booking))
     );
     assert!(!events["check_in_refused"].is_empty());
+    assert_eq!(events["check_in"].len(), 2, "registration and the second check-in");
+    let changed = &events["password_changed"][0];
+    assert_eq!(changed["guest"], check_in["guest"]);
+    let check_out = events["revocation"].iter().find(|e| e["scope"] == "check_out").unwrap();
+    assert_eq!(check_out["booking"], events["check_in"][1]["booking"]);
     assert!(
         !events["rotation_refused"].is_empty(),
         "the guest's own confirmation, after the theft"
     );
-}
-
-#[tokio::test]
-async fn without_a_metrics_address_nothing_is_served_or_timed() {
-    let app = spawn_app().await;
-    assert!(app.config.operations.metrics_addr.is_none());
-    for path in ["/metrics", "/api/metrics"] {
-        let status = app.http.get(app.url(path)).send().await.unwrap().status();
-        assert_eq!(status, 404, "{path}");
-    }
-    assert_eq!(app.http.get(app.url("/healthz/live")).send().await.unwrap().status(), 200);
 }
