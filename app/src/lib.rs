@@ -23,7 +23,7 @@ pub mod wire;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use leptos_meta::{provide_meta_context, HashedStylesheet, Link, MetaTags, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, Link, MetaTags};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{Lazy, SsrMode, StaticSegment};
 
@@ -93,8 +93,8 @@ pub fn App() -> impl IntoView {
     mark_hydrated();
     view! {
         <Link rel="icon" href="/favicon.svg" type_="image/svg+xml" />
-        <Title text="Keycard: JWT access and refresh tokens, explained" />
         <Router>
+            <pages::PageHead />
             <a class="skip" href="#main">"Skip to content"</a>
             <TopBar />
             <main id="main">

@@ -2,19 +2,27 @@
 //! holds the booking's row lock (`SELECT … FOR UPDATE`) for its transaction, so two front-desk
 //! visits for one booking run one after the other whichever instance receives them; nothing
 //! relies on a lock inside one process.
+//!
+//! Visits to the front desk go through group commit, as on SQLite: a task of their own takes
+//! every visit waiting at this instance and decides and writes them in one transaction, which
+//! locks all their rows at once. `src/storage/group_commit.rs` says how, and what each visit
+//! keeps.
 
 use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use super::sql::{self, bind_session, session_columns};
+use super::group_commit::{self, GroupCommit};
+use super::sql::{self, bind_session};
 use super::*;
 
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Visits to the front desk, decided and written in batches on `pool`.
+    group_commit: GroupCommit,
 }
 
 impl PostgresStore {
@@ -27,14 +35,18 @@ impl PostgresStore {
         let limit = format!("{}ms", database.acquire_timeout.as_millis());
         let options = PgConnectOptions::from_str(&database.url)?
             .application_name("keycard")
-            .options([("statement_timeout", limit.as_str()), ("lock_timeout", limit.as_str())]);
+            .options([("statement_timeout", limit.as_str()), ("lock_timeout", limit.as_str())])
+            // Each batch size has statements of its own (read, rotate, log): keep them all
+            // prepared, beside the other queries'.
+            .statement_cache_capacity(3 * group_commit::MAX_BATCH + 64);
         let pool = PgPoolOptions::new()
             .max_connections(database.max_connections)
             .acquire_timeout(database.acquire_timeout)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        let group_commit = group_commit::Writer::start(pool.clone(), database.acquire_timeout);
+        Ok(Self { pool, group_commit })
     }
 
     /// The pool, for tests and tools.
@@ -141,59 +153,9 @@ impl Store for PostgresStore {
     async fn transact_session(
         &self,
         id: &str,
-        mut decide: Decide,
+        decide: Decide,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // The row lock is the whole concurrency story: a second visit for this booking, from any
-        // instance, waits here and then reads the row as the first visit left it (READ COMMITTED
-        // re-reads a locked row once the lock holder commits).
-        let locked =
-            concat!("SELECT ", session_columns!(), " FROM sessions WHERE id = $1 FOR UPDATE");
-        let record: Option<SessionRecord> =
-            sqlx::query_as(locked).bind(id).fetch_optional(&mut *tx).await?;
-        let change = decide(record.as_ref());
-        let Some(record) = record else {
-            return Ok(None);
-        };
-        let after = match &change.update {
-            SessionUpdate::Keep => record,
-            SessionUpdate::Rotate(r) => {
-                let rotate = concat!(
-                    "UPDATE sessions SET generation = $1, salt = $2, previous_hash = current_hash, \
-                     current_hash = $3, current_issued_at = $4, current_expires_at = $5, \
-                     rotated_at = $4, last_used_at = $4, idle_expires_at = $6 WHERE id = $7 \
-                     RETURNING ",
-                    session_columns!()
-                );
-                sqlx::query_as(rotate)
-                    .bind(r.generation)
-                    .bind(&r.salt)
-                    .bind(&r.current_hash)
-                    .bind(r.issued_at)
-                    .bind(r.expires_at)
-                    .bind(r.idle_expires_at)
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?
-            }
-            #[cfg(feature = "demo")]
-            SessionUpdate::Lapse { at } => {
-                let lapse = concat!(
-                    "UPDATE sessions SET idle_expires_at = LEAST(idle_expires_at, $1), \
-                     absolute_expires_at = LEAST(absolute_expires_at, $1) WHERE id = $2 \
-                     RETURNING ",
-                    session_columns!()
-                );
-                sqlx::query_as(lapse).bind(at).bind(id).fetch_one(&mut *tx).await?
-            }
-            SessionUpdate::Revoke { at, reason } => {
-                let query = sqlx::query_as(sql::REVOKE_SESSION).bind(at).bind(reason).bind(id);
-                query.fetch_one(&mut *tx).await?
-            }
-        };
-        insert_events(&mut tx, id, &after.guest_id, &change.events).await?;
-        tx.commit().await?;
-        Ok(Some(after))
+        self.group_commit.transact(id, decide).await
     }
 
     async fn revoke_sessions_of(

@@ -91,7 +91,7 @@ impl SqliteStore {
                 .connect_with(options)
                 .await?
         };
-        let group_commit = GroupCommit::start(writer.clone(), database.acquire_timeout);
+        let group_commit = group_commit::Writer::start(writer.clone(), database.acquire_timeout);
         Ok(Self { pool, writer, group_commit })
     }
 

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | request isolation | `isolation.rs` | every request runs with a reactive owner of its own |
 //! | tracing | here | one span a request: method and path, never the query string |
+//! | compression | `compression.rs` | pages and JSON in brotli or gzip, never credentials |
 //! | metrics | `../metrics.rs` | each request timed by route template (with `KEYCARD_METRICS_ADDR`) |
 //! | containment | `contain.rs` | a panic or an overrun below becomes a 500 or 503 answer |
 //! | security headers | here | CSP (pages: `page_policy.rs`), HSTS, and the rest |
@@ -18,6 +19,7 @@
 
 mod cache_policy;
 mod client_info;
+mod compression;
 mod contain;
 pub mod isolation;
 mod limit_body;
@@ -93,6 +95,8 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(tower::util::option_layer(
             state.config.operations.metrics_addr.map(|_| from_fn(crate::metrics::time_requests)),
         ))
+        .layer(from_fn(compression::mark_credentials))
+        .layer(compression::layer())
         // The span names the route but never the query string, which may carry anything.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())

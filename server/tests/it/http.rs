@@ -370,3 +370,72 @@ async fn every_page_carries_its_own_policy_and_nonce() {
         assert!(in_page.iter().all(|n| *n == nonce), "{path}: {in_page:?} vs {nonce}");
     }
 }
+
+#[tokio::test]
+async fn pages_and_json_are_compressed_but_never_an_answer_that_hands_out_credentials() {
+    let _turn = crate::common::timed().await;
+    let app = spawn_app().await;
+    let a = app.guest("ann").await;
+    let cookie = format!("__Host-keycard={}", a.key_card);
+    for (path, signed_in) in [
+        ("/", false),
+        ("/login", false),
+        ("/room", true),
+        ("/amenities", true),
+        ("/sessions", true),
+        ("/api/openapi.json", false),
+    ] {
+        for encoding in ["br", "gzip"] {
+            let mut req = app.http.get(app.url(path)).header("accept-encoding", encoding);
+            if signed_in {
+                req = req.header("cookie", &cookie);
+            }
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+            assert_eq!(res.headers().get("content-encoding").unwrap(), encoding, "{path}");
+            let vary = res.headers().get("vary").unwrap().to_str().unwrap();
+            assert!(vary.contains("accept-encoding"), "{path}: {vary}");
+        }
+    }
+    // The front desk's answers carry key cards and confirmations: never compressed (BREACH).
+    // These are small enough to pass under the threshold too; the rule itself is unit-tested in
+    // keycard_server::middleware::compression.
+    let checks = [
+        app.http
+            .post(app.url("/api/auth/login"))
+            .form(&[("username", "ann"), ("password", PASSWORD)]),
+        app.http
+            .post(app.url("/api/auth/refresh"))
+            .header("cookie", format!("__Secure-confirmation={}", a.confirmation)),
+    ];
+    for req in checks {
+        let res = req
+            .header("accept-encoding", "br, gzip")
+            .header("origin", &app.base)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success() || res.status().is_client_error(), "{}", res.status());
+        assert!(res.headers().get("content-encoding").is_none(), "{:?}", res.headers());
+    }
+}
+
+#[tokio::test]
+async fn a_page_that_holds_a_key_card_echoes_nothing_the_request_chose() {
+    // What makes compressing those pages safe: BREACH needs text the attacker chose beside the
+    // secret in one compressed answer. A cross-site page can choose a URL's path and query.
+    let _turn = crate::common::timed().await;
+    let app = spawn_app().await;
+    let a = app.guest("ann").await;
+    let cookie = format!("__Host-keycard={}", a.key_card);
+    let marker = "zqxjkvw";
+    let mut held = 0;
+    for path in ["/", "/room", "/amenities", "/sessions", "/device", "/no-such-room"] {
+        let url = format!("{}?user_code={marker}&next=/{marker}&q={marker}", app.url(path));
+        let res = app.http.get(url).header("cookie", &cookie).send().await.unwrap();
+        let body = res.text().await.unwrap();
+        held += usize::from(body.contains(&a.key_card));
+        assert!(!body.contains(marker), "{path} echoes the query string");
+    }
+    assert!(held >= 1, "the room shows its key card: the check above is about a real secret");
+}

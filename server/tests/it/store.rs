@@ -18,6 +18,27 @@ fn guest(id: &str, name: &str) -> GuestRecord {
     }
 }
 
+/// A visit that rotates the booking to the generation after the one it reads.
+fn rotate_once(r: Option<&SessionRecord>) -> SessionChange {
+    let next = r.expect("the booking exists").generation + 1;
+    SessionChange {
+        update: SessionUpdate::Rotate(Rotation {
+            generation: next,
+            salt: format!("salt{next}"),
+            current_hash: format!("hash{next}"),
+            issued_at: 200 + next,
+            expires_at: 1100,
+            idle_expires_at: 600,
+        }),
+        events: vec![NewEvent {
+            at: 200 + next,
+            kind: EventKind::Refreshed,
+            generation: Some(next),
+            detail: None,
+        }],
+    }
+}
+
 fn booking(id: &str, guest_id: &str) -> SessionRecord {
     SessionRecord {
         id: id.into(),
@@ -147,20 +168,6 @@ on_both_backends! {
             .map(|i| {
                 let store = store.clone();
                 tokio::spawn(async move {
-                    let rotate_once = |r: Option<&SessionRecord>| {
-                        let next = r.expect("the booking exists").generation + 1;
-                        SessionChange {
-                            update: SessionUpdate::Rotate(Rotation {
-                                generation: next,
-                                salt: format!("salt{next}"),
-                                current_hash: format!("hash{next}"),
-                                issued_at: 200 + next,
-                                expires_at: 1100,
-                                idle_expires_at: 600,
-                            }),
-                            events: vec![NewEvent { at: 200 + next, kind: EventKind::Refreshed, generation: Some(next), detail: None }],
-                        }
-                    };
                     let after = store.transact_session(&format!("s{i}"), Box::new(rotate_once)).await;
                     (i, after.unwrap().unwrap().generation)
                 })
@@ -179,6 +186,42 @@ on_both_backends! {
             assert_eq!((now.previous_hash.as_deref(), now.rotated_at), (Some("hash3"), Some(204)));
             let log: Vec<_> = store.events(&format!("s{i}"), 10).await.unwrap().into_iter().map(|e| (e.kind, e.generation)).collect();
             assert_eq!(log, [(EventKind::CheckedIn, Some(1)), (EventKind::Refreshed, Some(2)), (EventKind::Refreshed, Some(3)), (EventKind::Refreshed, Some(4))]);
+        }
+    }
+
+    async fn two_instances_batching_the_same_bookings_each_read_what_the_other_wrote(backend: Backend) {
+        // Each instance batches its own visits; on PostgreSQL a batch locks all its rows, so the
+        // other instance's batch waits for them and reads them as they were left. One instance
+        // visits the bookings first to last, the other last to first, all at once.
+        let app = spawn_app_on(backend, |_| {}).await;
+        let other = spawn_instance(&app).await;
+        app.store.create_guest(&guest("g1", "ann")).await.unwrap();
+        let bookings = 24;
+        for i in 0..bookings {
+            app.store.create_session(&booking(&format!("s{i}"), "g1")).await.unwrap();
+        }
+        let forwards = (0..bookings).flat_map(|i| [i, i]).map(|i| (app.store.clone(), i));
+        let backwards = (0..bookings).rev().flat_map(|i| [i, i]).map(|i| (other.store.clone(), i));
+        let visits: Vec<_> = forwards
+            .zip(backwards)
+            .flat_map(|(a, b)| [a, b])
+            .map(|(store, i)| {
+                tokio::spawn(async move {
+                    let after = store.transact_session(&format!("s{i}"), Box::new(rotate_once)).await;
+                    (i, after.unwrap().unwrap().generation)
+                })
+            })
+            .collect();
+        let mut left = vec![Vec::new(); bookings];
+        for visit in visits {
+            let (i, generation) = visit.await.unwrap();
+            left[i].push(generation);
+        }
+        for (i, mut generations) in left.into_iter().enumerate() {
+            generations.sort();
+            assert_eq!(generations, [2, 3, 4, 5], "booking s{i}: no visit read a stale row");
+            let log = app.store.events(&format!("s{i}"), 10).await.unwrap();
+            assert_eq!(log.len(), 5, "booking s{i}: check-in and four rotations logged");
         }
     }
 
