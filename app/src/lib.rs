@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bootstrap;
 pub mod components;
 pub mod dpop;
 pub mod error;
@@ -44,6 +45,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         }
         None => view! { <HashedStylesheet options=options.clone() id="leptos" /> }.into_any(),
     };
+    // The server names the bundle's files; without them (a shell rendered elsewhere), Leptos'
+    // own scripts, which start the wasm before the first paint.
+    let hydration = match use_context::<bootstrap::BundleFiles>() {
+        Some(files) => view! { <bootstrap::Bootstrap files /> }.into_any(),
+        None => view! { <HydrationScripts options=options.clone() /> }.into_any(),
+    };
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -53,7 +60,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark" />
                 <AutoReload options=options.clone() />
                 {stylesheet}
-                <HydrationScripts options />
+                {hydration}
                 <MetaTags />
             </head>
             <body>

@@ -40,6 +40,10 @@ pub const PAGE: HeaderValue = HeaderValue::from_static("no-cache, private");
 pub struct Bundle {
     /// `/pkg/keycard.<hash>.css` (or `/pkg/keycard.css` without hashes).
     stylesheet: String,
+    /// `/pkg/keycard.<hash>.js`: the script that loads the wasm and hydrates.
+    script: String,
+    /// `/pkg/keycard.<hash>.wasm`: the main wasm.
+    wasm: String,
     /// The paths the hash file and the manifest name with a hash.
     hashed: Vec<String>,
     /// Those whose content was found to match their name: kept for a year.
@@ -93,6 +97,8 @@ impl Bundle {
     pub fn unhashed(pkg_dir: &str, output_name: &str) -> Self {
         Self {
             stylesheet: format!("/{pkg_dir}/{output_name}.css"),
+            script: format!("/{pkg_dir}/{output_name}.js"),
+            wasm: format!("/{pkg_dir}/{output_name}.wasm"),
             hashed: Vec::new(),
             immutable: Vec::new(),
             split_manifest: None,
@@ -119,6 +125,8 @@ impl Bundle {
             };
             match kind {
                 "css" => bundle.stylesheet.clone_from(&path),
+                "js" => bundle.script.clone_from(&path),
+                "wasm" => bundle.wasm.clone_from(&path),
                 "manifest" => bundle.split_manifest = Some(path.clone()),
                 _ => {}
             }
@@ -160,6 +168,16 @@ impl Bundle {
     /// Where the stylesheet is, for pages rendered outside Leptos (the error page).
     pub fn stylesheet(&self) -> &str {
         &self.stylesheet
+    }
+
+    /// Where the main script is (it loads the wasm and hydrates the page).
+    pub fn script(&self) -> &str {
+        &self.script
+    }
+
+    /// Where the main wasm is.
+    pub fn wasm(&self) -> &str {
+        &self.wasm
     }
 
     /// The hashed paths that have no file under `site_root`.
@@ -240,6 +258,8 @@ mod tests {
         assert!(bundle.is_hashed());
         assert!(!bundle.is_split());
         assert_eq!(bundle.stylesheet(), format!("/pkg/keycard.{CSS}.css"));
+        assert_eq!(bundle.script(), format!("/pkg/keycard.{JS}.js"));
+        assert_eq!(bundle.wasm(), format!("/pkg/keycard.{WASM}.wasm"));
         for path in [
             format!("/pkg/keycard.{JS}.js"),
             format!("/pkg/keycard.{WASM}.wasm"),
@@ -290,6 +310,7 @@ mod tests {
         .expect("a missing file is a build without hashes");
         assert!(!bundle.is_hashed());
         assert_eq!(bundle.stylesheet(), "/pkg/keycard.css");
+        assert_eq!((bundle.script(), bundle.wasm()), ("/pkg/keycard.js", "/pkg/keycard.wasm"));
         assert_eq!(bundle.cache_control("/pkg/keycard.wasm"), REVALIDATE);
     }
 

@@ -36,6 +36,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use keycard::config::ServerLimits;
 use keycard::front_desk::StartError;
 use keycard::{Config, FrontDesk};
+use keycard_app::bootstrap::BundleFiles;
 use keycard_app::redirect::SiteOrigin;
 use keycard_app::{shell, App, StylesheetHref};
 use leptos::prelude::*;
@@ -195,10 +196,13 @@ pub fn router_with(
         let desk = desk.clone();
         let origin = SiteOrigin(state.config.public_url.clone());
         let stylesheet = StylesheetHref(state.bundle.stylesheet().into());
+        let files =
+            BundleFiles { script: state.bundle.script().into(), wasm: state.bundle.wasm().into() };
         move || {
             provide_context(desk.clone());
             provide_context(origin.clone());
             provide_context(stylesheet.clone());
+            provide_context(files.clone());
             // The nonce the middleware puts in this page's Content-Security-Policy.
             if let Some(nonce) = middleware::page_nonce() {
                 provide_context(nonce);

@@ -3,6 +3,8 @@
 
 use leptos::prelude::*;
 
+use super::client_only::ClientOnly;
+
 use crate::auth::use_auth;
 use crate::sequence::{arrows, explain, narration, Arrow, Kind, Lifeline, Outcome};
 
@@ -16,7 +18,8 @@ const ROW: f64 = 30.0;
 
 /// The diagram panel: every exchange the wire records, drawn as it happens between the browser,
 /// the front desk, the room, the amenities and the bookings, with the article's step beside it.
-/// Browser-only data: wrap it in `ClientOnly`.
+/// The heading and the explanation are the server's (they paint with the page); what is drawn
+/// from the wire, browser-only data, appears once the page has hydrated.
 #[component]
 pub fn SequencePanel() -> impl IntoView {
     let auth = use_auth();
@@ -35,6 +38,7 @@ pub fn SequencePanel() -> impl IntoView {
             <p class="muted">
                 "Each request this page makes, as the article draws the flow: from the browser to the front desk, the room or the amenities, what the hotel writes to its bookings, and the answer. The number beside each is the article's step: 1 check-in, 2 access, 3 expiry and refresh, 4 both expired. Click an arrow for its exchange on the wire."
             </p>
+            <ClientOnly>
             <label class="check">
                 <input
                     type="checkbox"
@@ -70,6 +74,7 @@ pub fn SequencePanel() -> impl IntoView {
                     }).collect_view()}
                 </ol>
             </details>
+            </ClientOnly>
         </section>
     }
 }

@@ -1,6 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_location;
 
+use super::client_only::ClientOnly;
 use super::sequence::SequencePanel;
 use super::timeline::clock_time;
 use crate::api::{CONFIRMATION_COOKIE, CONFIRMATION_PATH, KEY_CARD_COOKIE};
@@ -11,8 +12,9 @@ use crate::wire::{Exchange, SetCookieNote, WireNote};
 
 /// Every HTTP exchange the page made with the hotel, as OAuth's playgrounds show a flow: drawn as
 /// a sequence diagram first, then one line each, opened for the headers that matter and the
-/// exchange as a curl command; the whole trace downloads as a HAR file. Browser-only data: wrap
-/// it in `ClientOnly`.
+/// exchange as a curl command; the whole trace downloads as a HAR file. The headings and
+/// explanations are the server's; the exchanges, browser-only data, appear once the page has
+/// hydrated.
 #[component]
 pub fn WirePanel() -> impl IntoView {
     let auth = use_auth();
@@ -27,6 +29,7 @@ pub fn WirePanel() -> impl IntoView {
             <p class="muted">
                 "Every request this page made to the hotel, in order, on the timeline's clock. Open one for the headers that matter. The browser adds the cookies and the Origin itself and lets no script read a Set-Cookie, so the server describes them: names and attributes, never an HttpOnly cookie's value."
             </p>
+            <ClientOnly>
             <p>
                 <button type="button" data-testid="download-har" on:click=move |_| download_har(&auth.wire.get_untracked())>
                     "Download the trace (HAR)"
@@ -43,6 +46,7 @@ pub fn WirePanel() -> impl IntoView {
                     children=move |x| view! { <ExchangeRow x key_card /> }
                 />
             </ol>
+            </ClientOnly>
         </section>
     }
 }

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::api::{revoke_session, room_service, ApiError, ErrorCode};
 use crate::auth::use_auth;
-use crate::components::{ClientOnly, Protected, WirePanel};
+use crate::components::{Protected, WirePanel};
 
 /// `/amenities` (checked-in guests only).
 #[component]
@@ -13,9 +13,7 @@ pub fn Amenities() -> impl IntoView {
     view! {
         <Protected>
             <AmenityDoors />
-            <ClientOnly>
-                <WirePanel />
-            </ClientOnly>
+            <WirePanel />
         </Protected>
     }
 }

@@ -58,8 +58,8 @@ fn RoomInside() -> impl IntoView {
         </section>
         <RoomServicePanel />
         {demo_controls(auth)}
+        <WirePanel />
         <ClientOnly>
-            <WirePanel />
             <Timeline />
         </ClientOnly>
     }

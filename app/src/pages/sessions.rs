@@ -12,10 +12,13 @@ use crate::components::{duration_text, ClientOnly, Protected, WirePanel};
 pub fn Sessions() -> impl IntoView {
     view! {
         <Protected>
-            <ClientOnly>
-                <SessionList />
-                <WirePanel />
-            </ClientOnly>
+            // The heading is the server's: it paints with the page, before the list arrives.
+            <section class="hero">
+                <h1>"Your bookings"</h1>
+                <p class="lede">"Every check-in is a booking of its own, with its own key cards and confirmations."</p>
+            </section>
+            <SessionList />
+            <WirePanel />
         </Protected>
     }
 }
@@ -43,15 +46,16 @@ fn SessionList() -> impl IntoView {
         });
     };
     view! {
-        <section class="hero">
-            <h1>"Your bookings"</h1>
-            <p class="lede">"Every check-in is a booking of its own, with its own key cards and confirmations."</p>
-        </section>
         <section class="card">
             <div class="row">
                 <button type="button" on:click=move |_| end_scope("others")>"End all other bookings"</button>
                 <button type="button" class="danger" on:click=move |_| end_scope("all")>"End all bookings"</button>
             </div>
+            // The list is the browser's (it goes through the auth context, key card and proof);
+            // its slot keeps one booking's height from the start, so the panels below do not
+            // jump when it arrives.
+            <div class="bookings-slot">
+            <ClientOnly>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || list.get().map(|result| match result {
                     Ok(list) => {
@@ -92,6 +96,8 @@ fn SessionList() -> impl IntoView {
                     Err(e) => view! { <p class="form-error">{e.message}</p> }.into_any(),
                 })}
             </Transition>
+            </ClientOnly>
+            </div>
         </section>
     }
 }

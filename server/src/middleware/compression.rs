@@ -6,17 +6,22 @@
 //! ## What is never compressed
 //! Answers that hand out credentials: key cards, booking confirmations, device codes (the front
 //! desk under `/api/auth/`, the demo's thief under `/api/demo/`, the OAuth endpoints under
-//! `/oauth/`, and anything that sets a cookie). A compressed answer's length depends on how much
+//! `/oauth/`, and anything that sets a cookie), and a page that echoes the request beside one. A compressed answer's length depends on how much
 //! of it repeats; when an answer holds a secret beside text an attacker chose, the attacker can
 //! guess the secret a character at a time by watching lengths (BREACH). Those answers are a few
 //! hundred bytes: compressing them saves nothing worth that risk.
 //!
-//! Pages are compressed although the room shows its key card: no page echoes anything of the
-//! request (its path, its query string), which is the text a cross-site attacker can choose;
-//! `http::a_page_that_holds_a_key_card_echoes_nothing_the_request_chose` keeps it that way.
+//! Pages are compressed although every page rendered for a guest carries the guest's key card
+//! (the room shows it; the others hand it to the browser's auth context): those pages echo
+//! nothing of the request (its path, its query string), the only text a cross-site attacker can
+//! choose. The one that does, `/device` (it shows the code it is given, as RFC 8628's
+//! `verification_uri_complete` asks), is not compressed;
+//! `http::a_page_that_holds_a_key_card_and_echoes_the_request_is_not_compressed` keeps it so.
 //!
-//! Nor are answers under [`MIN_BYTES`] (the headers would outweigh the saving), images, or
-//! event streams (which must reach the browser as they are written).
+//! Nor are answers under [`MIN_BYTES`] (the headers would outweigh the saving), images, event
+//! streams (which must reach the browser as they are written), or wasm: a release build brings
+//! its own brotli copy (quality 11, made once), and compressing a debug build's megabytes again
+//! for every test browser made the Playwright suite a third slower.
 
 use axum::extract::Request;
 use axum::http::header::{HeaderMap, SET_COOKIE};
@@ -29,17 +34,20 @@ use tower_http::compression::CompressionLayer;
 /// Answers shorter than this are sent as they are.
 pub const MIN_BYTES: u16 = 1024;
 
-/// The paths whose answers hand out credentials.
-const CREDENTIAL_PATHS: [&str; 3] = ["/api/auth/", "/api/demo/", "/oauth/"];
+/// The paths whose answers hold a credential beside text the request chose, or are
+/// credentials: the front desk, the demo's thief, the OAuth endpoints, and the device approval
+/// page, which echoes its `?code=`.
+const UNCOMPRESSED_PATHS: [&str; 4] = ["/api/auth/", "/api/demo/", "/oauth/", "/device"];
 
-/// A response extension: this answer hands out credentials.
+/// A response extension: this answer must not be compressed (see the module's comment).
 #[derive(Clone, Copy)]
 struct HandsOutCredentials;
 
-/// Marks the answers of [`CREDENTIAL_PATHS`], so the compression layer outside can leave them
+/// Marks the answers of [`UNCOMPRESSED_PATHS`], so the compression layer outside can leave them
 /// be (it sees only the response).
 pub(crate) async fn mark_credentials(req: Request, next: Next) -> Response {
-    let credentials = CREDENTIAL_PATHS.iter().any(|p| req.uri().path().starts_with(p));
+    let path = req.uri().path();
+    let credentials = UNCOMPRESSED_PATHS.iter().any(|p| path.starts_with(p));
     let mut res = next.run(req).await;
     if credentials {
         res.extensions_mut().insert(HandsOutCredentials);
@@ -61,6 +69,7 @@ fn when() -> impl Predicate {
         .and(NotForContentType::GRPC)
         .and(NotForContentType::IMAGES)
         .and(NotForContentType::SSE)
+        .and(NotForContentType::const_new("application/wasm"))
         .and(no_credentials)
 }
 
@@ -84,6 +93,7 @@ mod tests {
         assert!(when.should_compress(&answer("application/json", 5000)));
         assert!(!when.should_compress(&answer("application/json", 500)));
         assert!(!when.should_compress(&answer("image/png", 5000)));
+        assert!(!when.should_compress(&answer("application/wasm", 5000)));
 
         let mut credentials = answer("application/json", 5000);
         credentials.extensions_mut().insert(HandsOutCredentials);
