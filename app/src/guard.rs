@@ -48,6 +48,7 @@ pub struct KeyCard {
 }
 
 /// The room door's guard: a genuine key card whose booking is still active.
+#[derive(Clone)]
 pub struct CheckedIn {
     /// What the front desk verified, the booking included.
     pub guest: CheckedInGuest,
@@ -84,8 +85,37 @@ impl CheckedIn {
     }
 
     /// The guard inside a server function (its request and the front desk come from context).
+    /// In a page's render, the answer [`CheckedAhead`] left in the request, if any.
     pub async fn from_server_fn() -> Result<Self, ApiError> {
-        Self::check(&front_desk()?, &parts()?).await
+        let parts = parts()?;
+        if let Some(CheckedAhead(ahead)) = parts.extensions.get::<CheckedAhead>() {
+            return (**ahead).clone();
+        }
+        Self::check(&front_desk()?, &parts).await
+    }
+}
+
+/// The room door, checked for a page before its render starts, and left in the request's
+/// extensions for the render's [`CheckedIn::from_server_fn`] (the server's page routes do this).
+///
+/// Why: every page asks the room door who its guest is (the auth context's `me`). Asked inside
+/// the render, the resource that asks awaits the database, and Leptos then renders the page by
+/// its asynchronous path (a spawned task, effects run again, the view rendered twice), which
+/// cost a checked-in page more than the read itself (docs/upstream/checked-in-pages.md). Asked
+/// before, the resource is ready at its first poll. The check is the same, for the same request.
+#[derive(Clone)]
+pub struct CheckedAhead(std::sync::Arc<Result<CheckedIn, ApiError>>);
+
+impl CheckedAhead {
+    /// Checks the room door for a page load that carries the key card cookie; `None` for
+    /// anything else: a signed-out page has nothing to check (its render answers at once), and a
+    /// server function or a request with an `Authorization` header checks for itself (a DPoP
+    /// proof is accepted once: checking it here too would make the second check a replay).
+    pub async fn check(desk: &FrontDesk, parts: &Parts) -> Option<Self> {
+        if !matches!(carried(parts, desk), Ok(Some(Carried::Cookie { page_load: true, .. }))) {
+            return None;
+        }
+        Some(Self(std::sync::Arc::new(CheckedIn::check(desk, parts).await)))
     }
 }
 

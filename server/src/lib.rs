@@ -214,6 +214,7 @@ pub fn router_with(
             let options = options.clone();
             move || shell(options.clone())
         })
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::door_ahead))
         // The bundle, by a file server of its own: leptos_axum's fallback below passes only
         // `Accept-Encoding` on, so a browser revalidating a file (`If-Modified-Since`) would
         // get it all again, and a `HEAD` or `Range` request the whole body.

@@ -15,12 +15,14 @@
 //! | typed errors | `typed_errors.rs` | a server function's error gets its status code |
 //! | client info | `client_info.rs` | the client's address and user agent for the front desk |
 //!
-//! The pages router has one more of its own, `cache_policy.rs`.
+//! The pages router has two more of its own: `cache_policy.rs` (how long caches keep pages and
+//! files) and, on the page routes alone, `door_ahead.rs` (the room door checked before a render).
 
 mod cache_policy;
 mod client_info;
 mod compression;
 mod contain;
+mod door_ahead;
 pub mod isolation;
 mod limit_body;
 mod page_policy;
@@ -30,6 +32,7 @@ mod typed_errors;
 mod wire;
 
 pub(crate) use cache_policy::cache_policy;
+pub(crate) use door_ahead::door_ahead;
 pub use page_policy::page_nonce;
 
 use axum::extract::Request;

@@ -189,3 +189,46 @@ on_both_backends! {
         assert_eq!(app.login("ann", "a whole new secret").await.status(), StatusCode::OK);
     }
 }
+
+/// A page's render takes the room door's answer checked before the render began (the page
+/// routes' `door_ahead`), not a check of its own: here the booking ends between the two, a
+/// fresh check is refused, and the render still sees the guest its request arrived as.
+#[tokio::test]
+async fn a_page_render_takes_the_room_door_answer_checked_before_it() {
+    use keycard_app::error::ErrorCode;
+    use keycard_app::guard::{CheckedAhead, CheckedIn};
+    use leptos::prelude::{provide_context, Owner};
+
+    let app = spawn_app().await;
+    let a = app.guest("ann").await;
+    let page = http::Request::get("/room")
+        .header("cookie", format!("__Host-keycard={}", a.key_card))
+        .body(())
+        .unwrap();
+    let (mut parts, ()) = page.into_parts();
+    let ahead = CheckedAhead::check(&app.desk, &parts).await.expect("the page carries a key card");
+    parts.extensions.insert(ahead);
+
+    assert_eq!(app.bearer("/api/auth/logout", &a.key_card, &[]).await.status(), StatusCode::OK);
+    let fresh = CheckedIn::check(&app.desk, &parts).await;
+    assert!(matches!(fresh, Err(e) if e.error == ErrorCode::SessionRevoked), "the booking ended");
+
+    let owner = Owner::new();
+    let seen = owner.with(|| {
+        provide_context(parts.clone());
+        provide_context(app.desk.clone());
+        // Ready at its first poll: nothing is awaited when the answer was checked ahead.
+        futures::executor::block_on(CheckedIn::from_server_fn())
+    });
+    let Ok(seen) = seen else { panic!("the render sees the answer of its request's start") };
+    assert_eq!(seen.guest.claims().preferred_username, "ann");
+
+    let unsigned = http::Request::get("/room").body(()).unwrap().into_parts().0;
+    assert!(CheckedAhead::check(&app.desk, &unsigned).await.is_none(), "no key card, no check");
+    // A call checks for itself: a DPoP proof checked here too would be a replay the second time.
+    let call = http::Request::post("/api/me")
+        .header("cookie", format!("__Host-keycard={}", a.key_card))
+        .body(())
+        .unwrap();
+    assert!(CheckedAhead::check(&app.desk, &call.into_parts().0).await.is_none(), "a call");
+}
