@@ -79,7 +79,11 @@ impl KeyCard {
 impl CheckedIn {
     /// Checks the key card the request carries, and its booking.
     pub async fn check(desk: &FrontDesk, parts: &Parts) -> Result<Self, ApiError> {
-        let carried = presented(parts, desk)?;
+        Self::check_carried(desk, &presented(parts, desk)?).await
+    }
+
+    /// The room door for a key card already read from its request.
+    async fn check_carried(desk: &FrontDesk, carried: &Carried) -> Result<Self, ApiError> {
         let guest = desk.room_door(carried.presented()).await?;
         Ok(Self { guest, token: carried.key_card().to_owned() })
     }
@@ -112,10 +116,10 @@ impl CheckedAhead {
     /// server function or a request with an `Authorization` header checks for itself (a DPoP
     /// proof is accepted once: checking it here too would make the second check a replay).
     pub async fn check(desk: &FrontDesk, parts: &Parts) -> Option<Self> {
-        if !matches!(carried(parts, desk), Ok(Some(Carried::Cookie { page_load: true, .. }))) {
+        let carried @ Carried::Cookie { page_load: true, .. } = carried(parts, desk).ok()?? else {
             return None;
-        }
-        Some(Self(std::sync::Arc::new(CheckedIn::check(desk, parts).await)))
+        };
+        Some(Self(std::sync::Arc::new(CheckedIn::check_carried(desk, &carried).await)))
     }
 }
 
