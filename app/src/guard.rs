@@ -93,8 +93,12 @@ impl CheckedIn {
     pub async fn from_server_fn() -> Result<Self, ApiError> {
         let parts = parts()?;
         if let Some(CheckedAhead(ahead)) = parts.extensions.get::<CheckedAhead>() {
+            #[cfg(feature = "test-probes")]
+            crate::probes::room_door_checked(crate::probes::room_door::AHEAD);
             return (**ahead).clone();
         }
+        #[cfg(feature = "test-probes")]
+        crate::probes::room_door_checked(crate::probes::room_door::HERE);
         Self::check(&front_desk()?, &parts).await
     }
 }

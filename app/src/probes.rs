@@ -28,6 +28,28 @@ pub mod held {
     pub const HEADER: (&str, &str) = ("x-probe-render", "held");
 }
 
+/// Where a request's room door was checked, told in a header of its answer (so a test of the
+/// whole router can see that the page routes check it before the render).
+pub mod room_door {
+    /// The header.
+    pub const HEADER: &str = "x-probe-room-door";
+    /// Before the render, by the page routes' layer ([`crate::guard::CheckedAhead`]).
+    pub const AHEAD: &str = "ahead";
+    /// Inside the render or the server function, by [`crate::guard::CheckedIn::from_server_fn`].
+    pub const HERE: &str = "here";
+}
+
+/// Writes [`room_door::HEADER`] into the answer being built, if there is one.
+#[cfg(feature = "ssr")]
+pub(crate) fn room_door_checked(where_: &'static str) {
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.insert_header(
+            http::HeaderName::from_static(room_door::HEADER),
+            http::HeaderValue::from_static(where_),
+        );
+    }
+}
+
 #[cfg(feature = "ssr")]
 static HELD_ENTERED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 #[cfg(feature = "ssr")]

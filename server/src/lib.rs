@@ -169,6 +169,22 @@ pub async fn build_with(
     Ok((router_with(config, desk.clone(), options, routes), desk))
 }
 
+/// The pages' routes, listed once per process and kept.
+///
+/// Why once: Leptos lists them by running the whole app with every resource held back, and it
+/// holds them back through a flag that is global to the process (leptos-rs/leptos#4773). A
+/// resource whose first poll lands while the flag is up, in any render on any thread, waits for
+/// ever: its page answered `503` after the request timeout. One server builds one router, but a
+/// process that builds a second one while the first serves (several instances in one process,
+/// as the load runs and tests do) stalled pages of the first. Listed once, the flag is raised once,
+/// before any router exists, so no render can meet it. docs/upstream/route-list-stalls-renders.md
+/// has the whole story.
+fn page_routes() -> Vec<leptos_axum::AxumRouteListing> {
+    static LISTED: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    LISTED.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// The application's routes and middleware around an existing front desk.
 pub fn router(config: Config, desk: FrontDesk, options: LeptosOptions) -> Router {
     router_with(config, desk, options, Router::new())
@@ -191,7 +207,7 @@ pub fn router_with(
         config: Arc::new(config),
         bundle,
     }));
-    let pages_listed = generate_route_list(App);
+    let pages_listed = page_routes();
     let context = {
         let desk = desk.clone();
         let origin = SiteOrigin(state.config.public_url.clone());

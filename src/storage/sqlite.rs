@@ -70,8 +70,12 @@ impl SqliteStore {
                 .open(file)
                 .map_err(io)?;
         }
+        // No ping before each use (sqlx's default): a SQLite connection is a file this process
+        // holds open, no server can drop it, and the ping was a second trip to the connection's
+        // worker thread for every read (docs/upstream/checked-in-pages.md).
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             // A writer waits this long for its turn, then the request gets 503.
             .acquire_timeout(database.acquire_timeout)
             // Each batch size has statements of its own (read, rotate, log): keep them all
@@ -88,6 +92,7 @@ impl SqliteStore {
             SqlitePoolOptions::new()
                 .max_connections(database.max_connections)
                 .acquire_timeout(database.acquire_timeout)
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?
         };

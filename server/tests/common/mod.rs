@@ -190,7 +190,23 @@ pub async fn spawn_instance(app: &TestApp) -> TestApp {
     start(app.config.clone(), app.clock.clone(), app.dir.clone()).await
 }
 
+/// The server's warnings and errors, written where the test harness captures a test's output: a
+/// failing test then shows why the server answered as it did (a `503` says whether the request
+/// timed out or the database was unavailable), and a passing one stays quiet. Each test's app
+/// runs on the test's own thread (`#[tokio::test]` is single-threaded), so its lines land in its
+/// own capture. `RUST_LOG` widens it.
+fn log_to_the_test_output() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        // Another subscriber already installed (none today) keeps its place.
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    });
+}
+
 async fn start(config: Config, clock: Clock, dir: Arc<tempfile::TempDir>) -> TestApp {
+    log_to_the_test_output();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().unwrap();
     let (store, db): (Arc<dyn Store>, Db) = if config.database_url.starts_with("postgres") {

@@ -5,8 +5,9 @@
 //! set across its `.await`s (see `keycard_server::isolation`). The first test makes that
 //! deterministic: one thread polls every request, a page holds its render after writing a
 //! redirect, a cookie and a header into its answer, and meanwhile a file, a server function and
-//! other pages are asked for on that same thread. The others run the real binary on a
-//! multi-threaded runtime with real sockets.
+//! other pages are asked for on that same thread. Another builds routers on a second thread
+//! while pages render on the first. The others run the real binary on a multi-threaded runtime
+//! with real sockets.
 
 use std::time::Duration;
 
@@ -131,6 +132,57 @@ async fn no_answer_carries_what_another_requests_render_wrote() {
 }
 
 /// The built server on a data folder of its own, its site folder holding the favicon.
+/// Building a router (a second instance in the same process, as the load runs and these tests
+/// do) never stalls a page another router is rendering. Leptos lists a router's pages by running
+/// the app with every resource held back by a flag global to the process; a render whose
+/// resource first polled while it was up waited for ever, and its page answered 503 after the
+/// request timeout (leptos-rs/leptos#4773). Here one thread builds routers without pause while
+/// pages, signed out and checked in, render on another: each must answer within seconds.
+#[tokio::test]
+async fn building_a_router_never_stalls_a_page_being_rendered() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let app = crate::common::spawn_app().await;
+    let guest = app.guest("ann").await;
+    let cookie = format!("__Host-keycard={}", guest.key_card);
+    let stop = Arc::new(AtomicBool::new(false));
+    let built = Arc::new(AtomicUsize::new(0));
+    let builder = std::thread::spawn({
+        let (config, desk) = (app.config.clone(), app.desk.clone());
+        let (stop, built) = (stop.clone(), built.clone());
+        let runtime = tokio::runtime::Handle::current();
+        move || {
+            let _inside = runtime.enter();
+            while !stop.load(Ordering::Relaxed) {
+                let options = keycard_server::leptos_options(&config);
+                drop(keycard_server::router(config.clone(), desk.clone(), options));
+                built.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    while built.load(Ordering::Relaxed) == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let mut stalled = Vec::new();
+    for round in 0..40 {
+        for (path, cookie) in [("/login", None), ("/room", Some(&cookie)), ("/", Some(&cookie))] {
+            let mut req = app.http.get(app.url(path)).header("accept", "text/html");
+            if let Some(cookie) = cookie {
+                req = req.header("cookie", cookie);
+            }
+            match tokio::time::timeout(Duration::from_secs(3), req.send()).await {
+                Ok(res) => assert_eq!(res.unwrap().status(), StatusCode::OK, "{path}"),
+                Err(_) => stalled.push(format!("{path} (round {round})")),
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    builder.join().unwrap();
+    assert!(built.load(Ordering::Relaxed) > 1, "routers were built while pages rendered");
+    assert!(stalled.is_empty(), "stalled while a router was built: {stalled:?}");
+}
+
 fn start_server(settings: &[(&str, &str)]) -> (BuiltServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let site = dir.path().join("site");

@@ -190,6 +190,37 @@ on_both_backends! {
     }
 }
 
+/// The server's page routes carry the `door_ahead` layer: every page a checked-in guest loads
+/// had its room door checked before its render, and a server function, which the layer passes
+/// over, checks it itself. (The test above shows what the render does with an answer checked
+/// ahead; this one that the router really checks one.)
+#[tokio::test]
+async fn the_page_routes_check_the_room_door_before_the_render() {
+    use keycard_app::probes::room_door;
+
+    let app = spawn_app().await;
+    let a = app.guest("ann").await;
+    let cookie = format!("__Host-keycard={}", a.key_card);
+    let checked = |res: &reqwest::Response| {
+        res.headers().get(room_door::HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    };
+    for path in ["/", "/room", "/amenities", "/sessions"] {
+        let res = app
+            .http
+            .get(app.url(path))
+            .header("accept", "text/html")
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert_eq!(checked(&res).as_deref(), Some(room_door::AHEAD), "{path}");
+    }
+    let res = app.bearer("/api/me", &a.key_card, &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(checked(&res).as_deref(), Some(room_door::HERE), "a server function");
+}
+
 /// A page's render takes the room door's answer checked before the render began (the page
 /// routes' `door_ahead`), not a check of its own: here the booking ends between the two, a
 /// fresh check is refused, and the render still sees the guest its request arrived as.
