@@ -53,13 +53,24 @@ impl Stage {
 }
 
 /// What the page knows of the stay: the key card (in memory) and the booking's metadata. The
-/// booking confirmation itself never reaches the page.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// booking confirmation itself never reaches the page. Its `Debug` leaves the key card out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Stay {
     pub key_card: String,
     pub expires_at: i64,
     pub guest: GuestInfo,
     pub booking: BookingInfo,
+}
+
+impl std::fmt::Debug for Stay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stay")
+            .field("key_card", &crate::api::REDACTED)
+            .field("expires_at", &self.expires_at)
+            .field("guest", &self.guest)
+            .field("booking", &self.booking)
+            .finish()
+    }
 }
 
 impl From<CheckInResponse> for Stay {

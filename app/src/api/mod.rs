@@ -58,8 +58,8 @@ pub struct BookingInfo {
     pub active: bool,
 }
 
-/// The answer to check-in, registration and the front desk.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The answer to check-in, registration and the front desk. Its `Debug` leaves the key card out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckInResponse {
     /// `DPoP` when the key card is bound to the key of the DPoP proof that came with the request
     /// (RFC 9449, section 5: present it with `Authorization: DPoP` and a fresh proof), else
@@ -76,8 +76,8 @@ pub struct CheckInResponse {
     pub booking: BookingInfo,
 }
 
-/// The answer to `/api/me`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The answer to `/api/me`. Its `Debug` leaves the key card out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeResponse {
     pub user: GuestInfo,
     pub session: BookingInfo,
@@ -85,6 +85,35 @@ pub struct MeResponse {
     pub access_token: String,
     /// When that key card expires (Unix seconds).
     pub expires_at: i64,
+}
+
+/// What a key card shows in `Debug` output: never the token, which would then reach a log line
+/// or a panic message the moment someone prints the answer that holds it.
+pub(crate) const REDACTED: &str = "<redacted>";
+
+impl std::fmt::Debug for CheckInResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckInResponse")
+            .field("token_type", &self.token_type)
+            .field("access_token", &REDACTED)
+            .field("expires_in", &self.expires_in)
+            .field("expires_at", &self.expires_at)
+            .field("session_id", &self.session_id)
+            .field("guest", &self.guest)
+            .field("booking", &self.booking)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for MeResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeResponse")
+            .field("user", &self.user)
+            .field("session", &self.session)
+            .field("access_token", &REDACTED)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// What room service brought.
@@ -252,4 +281,56 @@ pub async fn session_events() -> Result<Vec<EventInfo>, ApiError> {
             detail: e.detail,
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Stay;
+
+    const TOKEN: &str = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhbm4ifQ.c2lnbmF0dXJl";
+
+    fn guest() -> GuestInfo {
+        GuestInfo { id: "g1".into(), username: "ann".into(), created_at: 1 }
+    }
+
+    fn booking() -> BookingInfo {
+        serde_json::from_value(serde_json::json!({
+            "session_id": "s1", "generation": 1, "created_at": 1, "last_used_at": 1,
+            "idle_expires_at": 2, "absolute_expires_at": 3, "revoked_at": null,
+            "revoked_reason": null, "user_agent": null, "client_address": null, "active": true
+        }))
+        .expect("a booking")
+    }
+
+    /// A key card never reaches `Debug` output (a log line, a panic message, a failed
+    /// assertion), whichever of the types that carry one is printed; the rest still is.
+    #[test]
+    fn debug_output_never_holds_the_key_card() {
+        let check_in = CheckInResponse {
+            token_type: "Bearer".into(),
+            access_token: TOKEN.into(),
+            expires_in: 60,
+            expires_at: 61,
+            session_id: "s1".into(),
+            guest: guest(),
+            booking: booking(),
+        };
+        let me = MeResponse {
+            user: guest(),
+            session: booking(),
+            access_token: TOKEN.into(),
+            expires_at: 61,
+        };
+        let printed = [
+            format!("{check_in:?}"),
+            format!("{me:?}"),
+            format!("{:?}", Stay::from(me.clone())),
+            format!("{:#?}", Stay::from(check_in.clone())),
+        ];
+        for text in printed {
+            assert!(!text.contains(TOKEN) && !text.contains("eyJ"), "{text}");
+            assert!(text.contains(REDACTED) && text.contains("ann"), "{text}");
+        }
+    }
 }
