@@ -196,13 +196,10 @@ pub async fn spawn_instance(app: &TestApp) -> TestApp {
 /// runs on the test's own thread (`#[tokio::test]` is single-threaded), so its lines land in its
 /// own capture. `RUST_LOG` widens it.
 fn log_to_the_test_output() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-        // Another subscriber already installed (none today) keeps its place.
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
-    });
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // Installed by the first app of the process; for every later one `try_init` declines.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
 }
 
 async fn start(config: Config, clock: Clock, dir: Arc<tempfile::TempDir>) -> TestApp {
