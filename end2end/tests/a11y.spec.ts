@@ -16,6 +16,29 @@ async function check(page: Page, label: string, width: number) {
   // Nothing wider than the screen.
   const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
   expect(scrollWidth, `${label} scrolls sideways`).toBeLessThanOrEqual(width);
+  // Nothing spills out of a card sideways. A card clips what does (the paint containment that
+  // content-visibility brings, style/main.css), so the check above cannot see it there.
+  const spills = await page.evaluate(() => {
+    const found: string[] = [];
+    for (const card of Array.from(document.querySelectorAll<HTMLElement>(".card"))) {
+      const edge = card.getBoundingClientRect();
+      for (const el of Array.from(card.querySelectorAll<HTMLElement>("*"))) {
+        const box = el.getBoundingClientRect();
+        if (box.width === 0 || box.height === 0) continue; // not shown (closed, hidden)
+        // A box that scrolls or clips on its own (the diagram's scroller) answers for its content.
+        let own = false;
+        for (let up = el.parentElement; up && up !== card; up = up.parentElement) {
+          if (getComputedStyle(up).overflowX !== "visible") own = true;
+        }
+        if (own) continue;
+        if (box.left < edge.left - 0.5 || box.right > edge.right + 0.5) {
+          found.push(`${el.tagName.toLowerCase()}.${el.className} (${Math.round(box.width)} px wide)`);
+        }
+      }
+    }
+    return found;
+  });
+  expect(spills, `${label}: past a card's edge`).toEqual([]);
   const shot = await page.screenshot({ fullPage: true });
   await test.info().attach(label, { body: shot, contentType: "image/png" });
 }
