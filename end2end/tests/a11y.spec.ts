@@ -39,6 +39,14 @@ async function check(page: Page, label: string, width: number) {
     return found;
   });
   expect(spills, `${label}: past a card's edge`).toEqual([]);
+  // A claim's tooltip hangs below its row, past its card's edge: that card keeps its paint.
+  const clipping = await page.evaluate(() =>
+    Array.from(document.querySelectorAll<HTMLElement>(".card"))
+      .filter((card) => card.querySelector(".tip"))
+      .map((card) => getComputedStyle(card).getPropertyValue("content-visibility"))
+      .filter((value) => value !== "visible"),
+  );
+  expect(clipping, `${label}: a card with a tooltip would clip it`).toEqual([]);
   const shot = await page.screenshot({ fullPage: true });
   await test.info().attach(label, { body: shot, contentType: "image/png" });
 }
