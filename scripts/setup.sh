@@ -22,6 +22,10 @@ mkdir -p "$KEYCARD_TOOLS/bin"
 export PATH="$KEYCARD_TOOLS/bin:$KEYCARD_TOOLS/npm/node_modules/.bin:$PATH"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# A TCP port on 127.0.0.1 that nothing listens on now (the servers scripts start take one each).
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
 
 need() {
   command -v "$1" >/dev/null 2>&1 || { echo "error: $1 is required: $2" >&2; exit 1; }
