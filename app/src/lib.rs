@@ -185,6 +185,7 @@ pub fn hydrate() {
         let page = leptos::mount::hydrate_from_async(leptos::tachys::dom::body(), App).await;
         // The page lives as long as the tab.
         page.forget();
+        components::hydrate_later::hydrate_the_rest().await;
         HYDRATED.with(|h| h.set(true));
     });
 }

@@ -5,6 +5,7 @@ mod client_only;
 mod countdown;
 #[cfg(feature = "demo")]
 mod forge_lab;
+pub mod hydrate_later;
 mod key_card;
 mod protected;
 mod sequence;
@@ -15,6 +16,7 @@ pub use client_only::ClientOnly;
 pub use countdown::{duration_text, Countdown};
 #[cfg(feature = "demo")]
 pub use forge_lab::ForgeLab;
+pub use hydrate_later::HydrateLater;
 pub use key_card::KeyCardInspector;
 pub use protected::Protected;
 pub use timeline::Timeline;

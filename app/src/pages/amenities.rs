@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::api::{revoke_session, room_service, ApiError, ErrorCode};
 use crate::auth::use_auth;
-use crate::components::{Protected, WirePanel};
+use crate::components::{HydrateLater, Protected, WirePanel};
 
 /// `/amenities` (checked-in guests only).
 #[component]
@@ -13,7 +13,7 @@ pub fn Amenities() -> impl IntoView {
     view! {
         <Protected>
             <AmenityDoors />
-            <WirePanel />
+            <HydrateLater><WirePanel /></HydrateLater>
         </Protected>
     }
 }

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::{device_request, ApiError, ApproveDevice, DeviceRequestInfo};
-use crate::components::{duration_text, Protected, WirePanel};
+use crate::components::{duration_text, HydrateLater, Protected, WirePanel};
 
 /// `/device` and `/device?code=XXXX-XXXX` (checked-in guests only).
 #[component]
@@ -15,7 +15,7 @@ pub fn Device() -> impl IntoView {
         <Protected>
             <DeviceApproval />
             // The approval's exchange, as the learner's other pages show theirs.
-            <WirePanel />
+            <HydrateLater><WirePanel /></HydrateLater>
         </Protected>
     }
 }

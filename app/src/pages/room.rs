@@ -13,7 +13,9 @@ use crate::api::{
 use crate::auth::{use_auth, Auth, Stay};
 #[cfg(feature = "demo")]
 use crate::components::ForgeLab;
-use crate::components::{ClientOnly, Countdown, KeyCardInspector, Protected, Timeline, WirePanel};
+use crate::components::{
+    ClientOnly, Countdown, HydrateLater, KeyCardInspector, Protected, Timeline, WirePanel,
+};
 
 /// `/room` (checked-in guests only).
 #[component]
@@ -40,7 +42,11 @@ fn RoomInside() -> impl IntoView {
                 ". Below is the key card your browser holds, the booking it belongs to, and everything that happened to it."
             </p>
         </section>
+        // Hydrated a panel at a time, so that no one task takes the whole room (see HydrateLater).
+        <HydrateLater>
         <KeyCardInspector token=Signal::derive(move || stay.get().map(|s| s.key_card).unwrap_or_default()) />
+        </HydrateLater>
+        <HydrateLater>
         <Binding bound=Signal::derive(move || stay.get().is_some_and(|s| crate::dpop::is_bound(&s.key_card))) />
         <section class="card" aria-labelledby="booking-title" data-testid="booking">
             <h2 id="booking-title">"Your booking confirmation (refresh token)"</h2>
@@ -56,9 +62,10 @@ fn RoomInside() -> impl IntoView {
             <Countdown label="Idle limit: ends unless used within" from=field(|s| s.booking.last_used_at) until=field(|s| s.booking.idle_expires_at) />
             <Countdown label="Absolute limit: ends whatever happens in" from=field(|s| s.booking.created_at) until=field(|s| s.booking.absolute_expires_at) />
         </section>
-        <RoomServicePanel />
+        </HydrateLater>
+        <HydrateLater><RoomServicePanel /></HydrateLater>
         {demo_controls(auth)}
-        <WirePanel />
+        <HydrateLater><WirePanel /></HydrateLater>
         <ClientOnly>
             <Timeline />
         </ClientOnly>
@@ -127,8 +134,8 @@ fn RoomServicePanel() -> impl IntoView {
 fn demo_controls(auth: Auth) -> impl IntoView {
     view! {
         <Show when=move || auth.demo_controls()>
-            <DemoControls />
-            <ForgeLab />
+            <HydrateLater><DemoControls /></HydrateLater>
+            <HydrateLater><ForgeLab /></HydrateLater>
         </Show>
     }
 }

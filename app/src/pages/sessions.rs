@@ -5,7 +5,7 @@ use leptos::task::spawn_local;
 
 use crate::api::{logout, revoke_session, sessions};
 use crate::auth::use_auth;
-use crate::components::{duration_text, ClientOnly, Protected, WirePanel};
+use crate::components::{duration_text, ClientOnly, HydrateLater, Protected, WirePanel};
 
 /// `/sessions` (checked-in guests only).
 #[component]
@@ -18,7 +18,7 @@ pub fn Sessions() -> impl IntoView {
                 <p class="lede">"Every check-in is a booking of its own, with its own key cards and confirmations."</p>
             </section>
             <SessionList />
-            <WirePanel />
+            <HydrateLater><WirePanel /></HydrateLater>
         </Protected>
     }
 }
