@@ -159,7 +159,8 @@ fn TopBar() -> impl IntoView {
 }
 
 thread_local! {
-    /// Whether the page has hydrated everything the server sent, lazy routes included.
+    /// Whether the page has hydrated everything the server sent, lazy routes and panels
+    /// hydrated later included.
     static HYDRATED: ArcRwSignal<bool> = ArcRwSignal::new(false);
 }
 
@@ -167,7 +168,9 @@ thread_local! {
 /// an effect that reads it runs again when hydration ends.
 ///
 /// Until then nothing may change what the page shows. The checked-in pages are lazy routes
-/// whose code can arrive after the rest of the page; a page that changed state meanwhile (back
+/// whose code can arrive after the rest of the page, and their panels hydrate one task at a time
+/// ([`components::HydrateLater`]: a panel already hydrated answers clicks before the others are);
+/// a page that changed state meanwhile (back
 /// from the front desk, say) would no longer match the HTML it is hydrating, and hydration
 /// fails. So the auth context's clock, its trip to the front desk for a key card that expired
 /// before the page loaded, and its channel to other tabs all wait for this.
@@ -177,7 +180,8 @@ pub fn hydrated() -> bool {
 
 /// Takes over the page the server rendered and makes it interactive; the browser entry point
 /// (`keycard-hydrate`) calls it. Like Leptos' `hydrate_lazy`, it waits for the code of a lazy
-/// route the page shows; then it says so through [`hydrated`].
+/// route the page shows; then it hydrates the panels put aside by
+/// [`components::HydrateLater`], a task each, and says so through [`hydrated`].
 #[cfg(feature = "hydrate")]
 pub fn hydrate() {
     // wasm-bindgen's own executor: `hydrate_from_async` sets up Leptos' (on it) as it starts.
@@ -185,7 +189,7 @@ pub fn hydrate() {
         let page = leptos::mount::hydrate_from_async(leptos::tachys::dom::body(), App).await;
         // The page lives as long as the tab.
         page.forget();
-        components::hydrate_later::hydrate_the_rest().await;
+        components::hydrate_the_rest().await;
         HYDRATED.with(|h| h.set(true));
     });
 }

@@ -1,24 +1,30 @@
 use leptos::prelude::*;
 
-/// Renders `children` only once the page has hydrated. For panels fed by browser-only data
-/// (`LocalResource`s behind the auth context): the server and the hydrating browser then both
-/// render nothing there, so hydration cannot disagree about what is inside.
+/// Renders `children` only in the browser, once what surrounds them has hydrated. For panels fed
+/// by browser-only data (`LocalResource`s behind the auth context): the server and the hydrating
+/// browser then both render nothing there, so hydration cannot disagree about what is inside.
 ///
-/// They are rendered in a task of their own, not in the one that hydrated the panel around them:
-/// the timeline and the diagram are each a good part of a page's work, and a phone's main thread
-/// is then free for a moment between them (see `HydrateLater`).
+/// While the page is still hydrating they are rendered in a task of their own, not in the one
+/// that hydrated the panel around them: the timeline and the diagram are each a good part of a
+/// page's work, and a phone's main thread is then free for a moment between them (see
+/// `HydrateLater`). Once the page has hydrated (a page reached by client-side navigation, a panel
+/// hydrated last), at once, with no frame painted without them.
 #[component]
 pub fn ClientOnly(children: ChildrenFn) -> impl IntoView {
     let mounted = RwSignal::new(false);
     // Effects run only in the browser, after hydration. The page may have gone by the time the
     // timer fires: `try_set` leaves a disposed signal alone.
     Effect::new(move |_| {
-        set_timeout(
-            move || {
-                mounted.try_set(true);
-            },
-            std::time::Duration::ZERO,
-        )
+        if untrack(crate::hydrated) {
+            mounted.set(true);
+        } else {
+            set_timeout(
+                move || {
+                    mounted.try_set(true);
+                },
+                std::time::Duration::ZERO,
+            );
+        }
     });
     view! { <Show when=move || mounted.get()>{children()}</Show> }
 }

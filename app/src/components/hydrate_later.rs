@@ -16,7 +16,14 @@
 //! one's data. A `LocalResource` (browser-only, never sent) is fine, and so is anything a
 //! `ClientOnly` inside renders, which is built after hydration, not hydrated. (The top bar, with
 //! its `Transition`, cannot be hydrated later for this reason: `/device`, whose lookup is a
-//! resource, failed to hydrate when it was.)
+//! resource, failed to hydrate when it was.) The same goes for `OnceResource`, `Await` and
+//! anything else built on a resource. A resource that finds the wrong data does not always fail
+//! loudly (it may show another one's), so keep them outside.
+//!
+//! Where it may go: where a `<div>` may, since the children sit in one (not inside a `<p>`, a
+//! list or a table). Between steps the panels already hydrated answer clicks; the others do
+//! nothing until their turn. A page reached by client-side navigation has nothing to hydrate:
+//! its panels are built in one go.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -24,7 +31,7 @@ use std::rc::Rc;
 
 use leptos::attr::any_attribute::AnyAttribute;
 use leptos::attr::Attribute;
-use leptos::html::{div, ElementChild};
+use leptos::html::div;
 use leptos::prelude::*;
 use leptos::tachys::hydration::Cursor;
 use leptos::tachys::renderer::types::{Element, Node};
@@ -74,13 +81,13 @@ thread_local! {
     static DRAINED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Puts a hydration aside for its own task, or runs it now when nothing would run it later: a
-/// template's (`FROM_SERVER` false, not the server's HTML) or once the page has hydrated.
-fn put_aside<const FROM_SERVER: bool>(step: impl FnOnce() + 'static) {
-    if FROM_SERVER && !DRAINED.get() {
-        STEPS.with(|s| s.borrow_mut().push_back(Box::new(step)));
-    } else {
+/// Puts a hydration aside for its own task, or runs it now once the page has hydrated (nothing
+/// would run it later).
+fn put_aside(step: impl FnOnce() + 'static) {
+    if DRAINED.get() {
         step();
+    } else {
+        STEPS.with(|s| s.borrow_mut().push_back(Box::new(step)));
     }
 }
 
@@ -90,6 +97,15 @@ type ShellView = leptos::tachys::html::element::HtmlElement<
     (leptos::tachys::html::class::Class<&'static str>,),
     (),
 >;
+
+/// The `<div class="later">` around the children, as the browser builds or hydrates it.
+fn shell() -> ShellView {
+    div().class("later")
+}
+
+/// The same, as the server writes it.
+const SHELL_OPEN: &str = "<div class=\"later\">";
+const SHELL_CLOSE: &str = "</div>";
 
 /// [`HydrateLater`]'s view.
 struct Later {
@@ -107,14 +123,18 @@ enum Content {
 impl Content {
     fn into_view(self) -> AnyView {
         match self {
-            Content::Deferred(children) => children(),
+            // Untracked, as a component's body is: made inside a parent's effect, they must not
+            // subscribe it to what they read.
+            Content::Deferred(children) => untrack(children),
             Content::Made(view) => view,
         }
     }
 
     fn made(&mut self) -> &mut AnyView {
-        let content = std::mem::replace(self, Content::Made(().into_any()));
-        *self = Content::Made(content.into_view());
+        if let Content::Deferred(_) = self {
+            let content = std::mem::replace(self, Content::Made(().into_any()));
+            *self = Content::Made(content.into_view());
+        }
         match self {
             Content::Made(view) => view,
             Content::Deferred(_) => unreachable!("made just above"),
@@ -122,19 +142,54 @@ impl Content {
     }
 }
 
-/// The shell's element, and the children: waiting to be hydrated, or hydrated (or built).
+/// What a panel put aside needs for its step.
+struct Waiting {
+    content: Content,
+    el: Element,
+    owner: Option<Owner>,
+}
+
+impl Waiting {
+    /// Hydrates the server's HTML inside the shell, under the owner the panel was found in (its
+    /// contexts: the auth context and the rest).
+    fn hydrate(self) -> AnyViewState {
+        let Waiting { content, el, owner } = self;
+        let hydrate = move || content.into_view().hydrate_from::<true>(&el);
+        match owner {
+            Some(owner) => owner.with(hydrate),
+            None => hydrate(),
+        }
+    }
+}
+
+/// The shell, and the children: waiting to be hydrated, or hydrated (or built).
 struct LaterState {
-    // Dropped first: the children's cleanups run before their container goes.
     children: Rc<RefCell<Option<AnyViewState>>>,
-    waiting: Rc<RefCell<Option<Content>>>,
+    waiting: Rc<RefCell<Option<Waiting>>>,
     shell: ShellState,
+}
+
+impl LaterState {
+    /// Hydrates the children now if they are still waiting (a step, or a rebuild that cannot
+    /// wait for it).
+    fn hydrate_waiting(
+        children: &RefCell<Option<AnyViewState>>,
+        waiting: &RefCell<Option<Waiting>>,
+    ) {
+        let Some(waiting) = waiting.borrow_mut().take() else {
+            return;
+        };
+        let state = waiting.hydrate();
+        *children.borrow_mut() = Some(state);
+    }
 }
 
 impl Render for Later {
     type State = LaterState;
 
     fn build(self) -> Self::State {
-        let shell = typed_shell().build();
+        // Nothing to hydrate (client-side navigation): built in one go.
+        let shell = shell().build();
         let mut children = self.children.into_view().build();
         if let Some(el) = shell.elements().first() {
             children.mount(el, None);
@@ -147,10 +202,11 @@ impl Render for Later {
     }
 
     fn rebuild(self, state: &mut Self::State) {
-        match state.children.borrow_mut().as_mut() {
-            Some(children) => self.children.into_view().rebuild(children),
-            // Not hydrated yet: its step hydrates the newest children.
-            None => *state.waiting.borrow_mut() = Some(self.children),
+        // Still waiting: the server's HTML matches the children it was made from, not these, so
+        // those are hydrated first and then brought up to date.
+        LaterState::hydrate_waiting(&state.children, &state.waiting);
+        if let Some(children) = state.children.borrow_mut().as_mut() {
+            self.children.into_view().rebuild(children);
         }
     }
 }
@@ -159,7 +215,7 @@ impl RenderHtml for Later {
     type AsyncOutput = Self;
     type Owned = Self;
 
-    const MIN_LENGTH: usize = AnyView::MIN_LENGTH;
+    const MIN_LENGTH: usize = SHELL_OPEN.len() + SHELL_CLOSE.len();
 
     fn dry_resolve(&mut self) {
         self.children.made().dry_resolve();
@@ -176,43 +232,47 @@ impl RenderHtml for Later {
             // A size hint for the buffer: not worth making the children for.
             Content::Deferred(_) => 0,
         };
-        children + "<div class=\"later\"></div>".len()
+        children + Self::MIN_LENGTH
     }
 
+    // Attributes from outside go to the children, as `add_any_attr` gives them; the children
+    // are escaped as a `<div>`'s are.
     fn to_html_with_buf(
         self,
         buf: &mut String,
         position: &mut Position,
-        escape: bool,
+        _escape: bool,
         mark_branches: bool,
         extra_attrs: Vec<AnyAttribute>,
     ) {
-        typed_shell().child(self.children.into_view()).to_html_with_buf(
-            buf,
-            position,
-            escape,
-            mark_branches,
-            extra_attrs,
-        );
+        buf.push_str(SHELL_OPEN);
+        *position = Position::FirstChild;
+        self.children.into_view().to_html_with_buf(buf, position, true, mark_branches, extra_attrs);
+        buf.push_str(SHELL_CLOSE);
+        *position = Position::NextChild;
     }
 
     fn to_html_async_with_buf<const OUT_OF_ORDER: bool>(
         self,
         buf: &mut StreamBuilder,
         position: &mut Position,
-        escape: bool,
+        _escape: bool,
         mark_branches: bool,
         extra_attrs: Vec<AnyAttribute>,
     ) where
         Self: Sized,
     {
-        typed_shell().child(self.children.into_view()).to_html_async_with_buf::<OUT_OF_ORDER>(
+        buf.push_sync(SHELL_OPEN);
+        *position = Position::FirstChild;
+        self.children.into_view().to_html_async_with_buf::<OUT_OF_ORDER>(
             buf,
             position,
-            escape,
+            true,
             mark_branches,
             extra_attrs,
         );
+        buf.push_sync(SHELL_CLOSE);
+        *position = Position::NextChild;
     }
 
     fn hydrate<const FROM_SERVER: bool>(
@@ -220,30 +280,24 @@ impl RenderHtml for Later {
         cursor: &Cursor,
         position: &PositionState,
     ) -> Self::State {
-        // The shell without children: takes the server's element and moves past it, leaving
-        // what is inside for the step.
-        let shell = typed_shell().hydrate::<FROM_SERVER>(cursor, position);
+        // The shell without children: takes the server's element and moves past it, as the
+        // whole element would, leaving what is inside for the step.
+        let shell = shell().hydrate::<FROM_SERVER>(cursor, position);
         let children = Rc::new(RefCell::new(None));
-        let waiting = Rc::new(RefCell::new(Some(self.children)));
-        let el = shell.elements().into_iter().next();
-        let owner = Owner::current();
+        let waiting =
+            Rc::new(RefCell::new(shell.elements().into_iter().next().map(|el| Waiting {
+                content: self.children,
+                el,
+                owner: Owner::current(),
+            })));
         // Weak: a panel gone before its step (the guest navigated away) is not hydrated.
         let (children_slot, waiting_slot) = (Rc::downgrade(&children), Rc::downgrade(&waiting));
-        put_aside::<FROM_SERVER>(move || {
-            let (Some(children), Some(waiting), Some(el)) =
-                (children_slot.upgrade(), waiting_slot.upgrade(), el)
-            else {
-                return;
-            };
-            let Some(content) = waiting.borrow_mut().take() else {
-                return;
-            };
-            let hydrate = move || content.into_view().hydrate_from::<FROM_SERVER>(&el);
-            let state = match owner {
-                Some(owner) => owner.with(hydrate),
-                None => hydrate(),
-            };
-            *children.borrow_mut() = Some(state);
+        put_aside(move || {
+            if let (Some(children), Some(waiting)) =
+                (children_slot.upgrade(), waiting_slot.upgrade())
+            {
+                LaterState::hydrate_waiting(&children, &waiting);
+            }
         });
         LaterState { children, waiting, shell }
     }
@@ -253,11 +307,7 @@ impl RenderHtml for Later {
     }
 }
 
-/// The `<div class="later">` around the children.
-fn typed_shell() -> ShellView {
-    div().class("later")
-}
-
+/// Attributes spread onto a `HydrateLater` go to its children, which are then made at once.
 impl AddAnyAttr for Later {
     type Output<SomeNewAttr: Attribute> = Self;
 

@@ -5,7 +5,7 @@ mod client_only;
 mod countdown;
 #[cfg(feature = "demo")]
 mod forge_lab;
-pub mod hydrate_later;
+mod hydrate_later;
 mod key_card;
 mod protected;
 mod sequence;
@@ -16,6 +16,8 @@ pub use client_only::ClientOnly;
 pub use countdown::{duration_text, Countdown};
 #[cfg(feature = "demo")]
 pub use forge_lab::ForgeLab;
+#[cfg(feature = "hydrate")]
+pub(crate) use hydrate_later::hydrate_the_rest;
 pub use hydrate_later::HydrateLater;
 pub use key_card::KeyCardInspector;
 pub use protected::Protected;
