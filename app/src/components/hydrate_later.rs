@@ -57,7 +57,6 @@ pub async fn hydrate_the_rest() {
         next_task().await;
         step();
     }
-    DRAINED.set(true);
 }
 
 /// Resolves in a new task of the browser's event loop (a zero timer), not a microtask: between
@@ -77,14 +76,13 @@ async fn next_task() {
 thread_local! {
     /// Hydrations put aside, oldest first.
     static STEPS: RefCell<VecDeque<Box<dyn FnOnce()>>> = RefCell::default();
-    /// Whether [`hydrate_the_rest`] has run: a panel hydrated after that has nothing to wait for.
-    static DRAINED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Puts a hydration aside for its own task, or runs it now once the page has hydrated (nothing
 /// would run it later).
 fn put_aside(step: impl FnOnce() + 'static) {
-    if DRAINED.get() {
+    // `hydrated()` turns true right after the last step.
+    if untrack(crate::hydrated) {
         step();
     } else {
         STEPS.with(|s| s.borrow_mut().push_back(Box::new(step)));
