@@ -235,3 +235,28 @@ test("a directly loaded checked-in page hydrates what the server sent, even when
   await page.getByRole("button", { name: "Call room service" }).click();
   await expect(page.getByTestId("room-service-answer")).toContainText("Breakfast");
 });
+
+test("a loaded page hydrates in steps: the last panel's browser-only parts come in a task of their own", async ({ page }) => {
+  await register(page, `steps${Date.now()}`);
+  // What the page holds at the moment it says it has hydrated (`data-hydrated`): a mutation
+  // observer's callback runs before the browser's next task, so it sees what that task did.
+  await page.addInitScript(() => {
+    new MutationObserver((_, observer) => {
+      if (!document.body?.hasAttribute("data-hydrated")) return;
+      observer.disconnect();
+      const w = window as unknown as { atHydrated: Record<string, boolean> };
+      w.atHydrated = {
+        // The wire panel is the room's last panel hydrated later (HydrateLater)...
+        wire: document.querySelector('[data-testid="wire"]') !== null,
+        // ...and its trace button is browser-only (ClientOnly): mounted in a task after it, not in
+        // the task that hydrated the panel, which would then run long on a phone.
+        har: document.querySelector('[data-testid="download-har"]') !== null,
+      };
+    }).observe(document, { attributes: true, subtree: true, attributeFilter: ["data-hydrated"] });
+  });
+  await page.goto("/room");
+  await hydrated(page);
+  const at = await page.evaluate(() => (window as unknown as { atHydrated?: Record<string, boolean> }).atHydrated);
+  expect(at).toEqual({ wire: true, har: false });
+  await expect(page.getByTestId("download-har")).toBeVisible();
+});

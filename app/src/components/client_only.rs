@@ -7,15 +7,18 @@ use leptos::prelude::*;
 /// While the page is still hydrating they are rendered in a task of their own, not in the one
 /// that hydrated the panel around them: the timeline and the diagram are each a good part of a
 /// page's work, and a phone's main thread is then free for a moment between them (see
-/// `HydrateLater`). Once the page has hydrated (a page reached by client-side navigation, a panel
-/// hydrated last), at once, with no frame painted without them.
+/// `HydrateLater`), the last panel's included. Made once the page has hydrated (a page reached by
+/// client-side navigation), at once, with no frame painted without them.
 #[component]
 pub fn ClientOnly(children: ChildrenFn) -> impl IntoView {
     let mounted = RwSignal::new(false);
+    // Asked now, not in the effect: the last panel's effects run after the page has hydrated, in
+    // the task that hydrated it, which would then take these children too.
+    let page_hydrated = untrack(crate::hydrated);
     // Effects run only in the browser, after hydration. The page may have gone by the time the
     // timer fires: `try_set` leaves a disposed signal alone.
     Effect::new(move |_| {
-        if untrack(crate::hydrated) {
+        if page_hydrated {
             mounted.set(true);
         } else {
             set_timeout(
