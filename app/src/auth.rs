@@ -201,11 +201,14 @@ impl Auth {
     }
 
     /// Whether the server offers the demo controls.
+    #[track_caller]
     pub fn demo_controls(&self) -> bool {
         self.loaded.get().is_some_and(|a| a.demo_controls)
     }
 
-    /// The current stay, if checked in.
+    /// The current stay, if checked in. Tracked: in an event handler or a timer read it through
+    /// `untrack`. (`#[track_caller]` on these readers: Leptos' debug warnings name the caller.)
+    #[track_caller]
     pub fn stay(&self) -> Option<Stay> {
         match self.stay.get() {
             Some(known) => known,
@@ -214,6 +217,7 @@ impl Auth {
     }
 
     /// Where the guest stands now.
+    #[track_caller]
     pub fn stage(&self) -> Stage {
         match self.overridden.get() {
             Some(Override::CheckingIn) => return Stage::CheckingIn,
@@ -395,20 +399,31 @@ mod browser {
     }
 
     fn after_hydration(auth: Auth) {
-        // The clock, and the optional early trip to the front desk.
+        // The load's stay becomes the page's own copy, without telling anyone (it is the same
+        // stay): event handlers and timers then read a signal, never the load, a resource that a
+        // debug build wants read only in an effect (as here) or a `Suspense`.
+        if let Some(arrival) = auth.loaded.get_untracked() {
+            auth.stay.update_untracked(|stay| {
+                stay.get_or_insert_with(|| arrival.me.ok().map(super::Stay::from));
+            });
+        }
+        // The clock.
         let _ = set_interval_with_handle(
-            move || {
-                let now = super::now_secs();
-                auth.now.set(now);
-                let due = untrack(|| auth.stay()).is_some_and(|s| s.expires_at - now <= 5);
-                if auth.refresh_early.get_untracked() && due {
-                    leptos::task::spawn_local(async move {
-                        let _ = auth.front_desk().await;
-                    });
-                }
-            },
+            move || auth.now.set(super::now_secs()),
             std::time::Duration::from_secs(1),
         );
+        // The optional early trip to the front desk, looked at on every tick. In an effect, not
+        // in the timer's callback: the stay comes from the page's load, a resource, and a debug
+        // build warns about every read of one outside an effect or a `Suspense`.
+        Effect::new(move |_| {
+            let now = auth.now.get();
+            let due = untrack(|| auth.stay()).is_some_and(|s| s.expires_at - now <= 5);
+            if auth.refresh_early.get_untracked() && due {
+                leptos::task::spawn_local(async move {
+                    let _ = auth.front_desk().await;
+                });
+            }
+        });
         // A page loaded with an expired key card goes straight to the front desk.
         Effect::new(move |_| {
             if let Some(Err(e)) = auth.loaded.get().map(|a| a.me) {

@@ -1,9 +1,9 @@
 // Shared fixtures: the address of the server started by global-setup.ts, and a page that fails
-// the test on any console error, page error or failed request not explicitly expected.
+// the test on any console error or warning, page error or failed request not explicitly expected.
 import { test as base, expect, type Page, type Response } from "@playwright/test";
 
 type Watch = {
-  /** Problems seen so far on every watched page: console errors, uncaught errors, failed or 4xx/5xx requests. */
+  /** Problems seen so far on every watched page: console errors and warnings, uncaught errors, failed or 4xx/5xx requests. */
   problems: string[];
   /** Marks responses matching `predicate` (e.g. an expected 401) as fine, on every watched page. */
   allow: (predicate: (res: Response) => boolean) => void;
@@ -29,6 +29,13 @@ export const test = base.extend<{ watch: Watch }>({
       const expectedUrls = new Set<string>();
       const watchPage = (p: Page, { noScript = false } = {}) => {
         p.on("console", (msg) => {
+          // Warnings too: in a debug build Leptos warns of what can break hydration (a resource
+          // read outside a Suspense or an effect, a signal read after it was disposed), and a
+          // learner with the console open should see only what the page means to say.
+          if (msg.type() === "warning") {
+            problems.push(`console warning: ${msg.text().slice(0, 300)}`);
+            return;
+          }
           if (msg.type() !== "error") return;
           if (msg.text().startsWith("Failed to load resource") && expectedUrls.has(msg.location().url)) return;
           problems.push(`console error: ${msg.text()}`);

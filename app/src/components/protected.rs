@@ -32,20 +32,22 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
     let auth = use_auth();
     let location = use_location();
     let children = StoredValue::new(children);
-    let door = Memo::new(move |_| match auth.stage() {
-        Stage::CheckedIn | Stage::KeyCardExpired | Stage::AtFrontDesk if auth.stay().is_some() => {
-            Door::Inside
-        }
-        Stage::KeyCardExpired | Stage::AtFrontDesk => Door::AtFrontDesk,
-        Stage::BookingCancelled => Door::Cancelled,
-        Stage::BookingLapsed => Door::Lapsed,
-        Stage::CheckedOut => Door::CheckedOut,
-        Stage::CheckedIn | Stage::SignedOut | Stage::CheckingIn => Door::Outside,
-    });
     view! {
         <Transition fallback=|| view! { <p class="muted">"Checking your key card…"</p> }>
             {move || Suspend::new(async move {
                 let _ = auth.loaded().await;
+                // Made here, inside the `Transition`: the stage is read from the page's load (a
+                // resource), which a debug build wants read inside a `Suspense` or an effect.
+                let door = Memo::new(move |_| match auth.stage() {
+                    Stage::CheckedIn | Stage::KeyCardExpired | Stage::AtFrontDesk if auth.stay().is_some() => {
+                        Door::Inside
+                    }
+                    Stage::KeyCardExpired | Stage::AtFrontDesk => Door::AtFrontDesk,
+                    Stage::BookingCancelled => Door::Cancelled,
+                    Stage::BookingLapsed => Door::Lapsed,
+                    Stage::CheckedOut => Door::CheckedOut,
+                    Stage::CheckedIn | Stage::SignedOut | Stage::CheckingIn => Door::Outside,
+                });
                 // `search` comes without its `?`.
                 let search = location.search.get_untracked();
                 let here = if search.is_empty() {

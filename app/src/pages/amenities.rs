@@ -41,7 +41,7 @@ fn AmenityDoors() -> impl IntoView {
             if auth.front_desk().await.is_err() {
                 return;
             }
-            let Some(stay) = auth.stay() else { return };
+            let Some(stay) = untrack(|| auth.stay()) else { return };
             if let Err(e) = revoke_session(stay.booking.session_id.clone()).await {
                 tradeoff.set(Some(e.message));
                 return;
