@@ -129,8 +129,10 @@ enum Override {
 pub struct Auth {
     /// What the server said when the page loaded (resolved on the server, hydrated).
     loaded: Resource<Arrival>,
-    /// The stay as the page learnt it since loading: `None` until it learns anything itself, then
-    /// `Some(None)` once checked out or cancelled, so the load's answer never comes back.
+    /// The stay as the page knows it: `None` until the browser's first effects run (the load's
+    /// answer is read from `loaded` until then, and copied here then), `Some(None)` when there is
+    /// none (the load had none, or the guest checked out or the booking ended), so the load's
+    /// answer never comes back.
     stay: RwSignal<Option<Option<Stay>>>,
     overridden: RwSignal<Option<Override>>,
     /// Page events for the timeline.
@@ -206,8 +208,9 @@ impl Auth {
         self.loaded.get().is_some_and(|a| a.demo_controls)
     }
 
-    /// The current stay, if checked in. Tracked: in an event handler or a timer read it through
-    /// `untrack`. (`#[track_caller]` on these readers: Leptos' debug warnings name the caller.)
+    /// The current stay, if checked in. Tracked: in a future spawned from a handler (after an
+    /// `.await`, where nothing tracks) read it through `untrack`. (`#[track_caller]` on these
+    /// readers: Leptos' debug warnings name the caller's line.)
     #[track_caller]
     pub fn stay(&self) -> Option<Stay> {
         match self.stay.get() {
@@ -389,6 +392,17 @@ mod browser {
         crate::wire::watch::start(auth.wire);
         // The fetch wrapper presents the key card the page holds now (bound ones with DPoP).
         Effect::new(move |_| crate::dpop::set_card(auth.stay().map(|s| s.key_card)));
+        // The load's stay becomes the page's own copy as soon as effects run, without telling
+        // anyone (it is the same stay, so nothing still hydrating differs):
+        // handlers, timers and futures then read a signal, not the load, a resource that a debug
+        // build wants read only in an effect (as here) or a `Suspense`.
+        Effect::new(move |_| {
+            if let Some(arrival) = auth.loaded.get() {
+                auth.stay.update_untracked(|stay| {
+                    stay.get_or_insert_with(|| arrival.me.ok().map(super::Stay::from));
+                });
+            }
+        });
         // Everything else here can change what the page shows, so it waits until the page has
         // hydrated (see `crate::hydrated`), which happens once.
         Effect::new(move |_| {
@@ -399,31 +413,20 @@ mod browser {
     }
 
     fn after_hydration(auth: Auth) {
-        // The load's stay becomes the page's own copy, without telling anyone (it is the same
-        // stay): event handlers and timers then read a signal, never the load, a resource that a
-        // debug build wants read only in an effect (as here) or a `Suspense`.
-        if let Some(arrival) = auth.loaded.get_untracked() {
-            auth.stay.update_untracked(|stay| {
-                stay.get_or_insert_with(|| arrival.me.ok().map(super::Stay::from));
-            });
-        }
-        // The clock.
+        // The clock, and the optional early trip to the front desk.
         let _ = set_interval_with_handle(
-            move || auth.now.set(super::now_secs()),
+            move || {
+                let now = super::now_secs();
+                auth.now.set(now);
+                let due = untrack(|| auth.stay()).is_some_and(|s| s.expires_at - now <= 5);
+                if auth.refresh_early.get_untracked() && due {
+                    leptos::task::spawn_local(async move {
+                        let _ = auth.front_desk().await;
+                    });
+                }
+            },
             std::time::Duration::from_secs(1),
         );
-        // The optional early trip to the front desk, looked at on every tick. In an effect, not
-        // in the timer's callback: the stay comes from the page's load, a resource, and a debug
-        // build warns about every read of one outside an effect or a `Suspense`.
-        Effect::new(move |_| {
-            let now = auth.now.get();
-            let due = untrack(|| auth.stay()).is_some_and(|s| s.expires_at - now <= 5);
-            if auth.refresh_early.get_untracked() && due {
-                leptos::task::spawn_local(async move {
-                    let _ = auth.front_desk().await;
-                });
-            }
-        });
         // A page loaded with an expired key card goes straight to the front desk.
         Effect::new(move |_| {
             if let Some(Err(e)) = auth.loaded.get().map(|a| a.me) {

@@ -56,7 +56,7 @@ export const test = base.extend<{ watch: Watch }>({
       };
       watchPage(page);
       await use({ problems, allow: (p) => allowed.push(p), page: watchPage });
-      expect(problems, "console errors or failed requests").toEqual([]);
+      expect(problems, "console errors or warnings, or failed requests").toEqual([]);
     },
     { auto: true },
   ],

@@ -136,7 +136,7 @@ pub fn ForgeLab() -> impl IntoView {
         tried.set(what.to_owned());
         answer.set(None);
         busy.set(true);
-        let card = untrack(|| auth.stay()).map(|s| s.key_card).unwrap_or_default();
+        let card = auth.stay().map(|s| s.key_card).unwrap_or_default();
         spawn_local(async move {
             let result = forged_proof(&card, forgery).await;
             let result = match result {

@@ -237,7 +237,7 @@ fn DemoControls() -> impl IntoView {
                     let wait = LAPSE_SECS as u64 + 1;
                     set_timeout(
                         move || {
-                            if untrack(|| auth.stay()).is_some() {
+                            if auth.stay().is_some() {
                                 spawn_local(async move {
                                     let _ = auth.front_desk().await;
                                 });
