@@ -393,9 +393,9 @@ mod browser {
         // The fetch wrapper presents the key card the page holds now (bound ones with DPoP).
         Effect::new(move |_| crate::dpop::set_card(auth.stay().map(|s| s.key_card)));
         // The load's stay becomes the page's own copy as soon as effects run, without telling
-        // anyone (it is the same stay, so nothing still hydrating differs):
-        // handlers, timers and futures then read a signal, not the load, a resource that a debug
-        // build wants read only in an effect (as here) or a `Suspense`.
+        // anyone (it is the same stay, so nothing still hydrating differs): handlers, timers and
+        // futures then read a signal, not the load, a resource that a debug build wants read only
+        // in an effect (as here) or a `Suspense`.
         Effect::new(move |_| {
             if let Some(arrival) = auth.loaded.get() {
                 auth.stay.update_untracked(|stay| {

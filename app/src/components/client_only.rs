@@ -11,16 +11,14 @@ use leptos::prelude::*;
 /// client-side navigation), at once, with no frame painted without them.
 #[component]
 pub fn ClientOnly(children: ChildrenFn) -> impl IntoView {
-    let mounted = RwSignal::new(false);
-    // Asked now, not in the effect: the last panel's effects run after the page has hydrated, in
-    // the task that hydrated it, which would then take these children too.
-    let page_hydrated = untrack(crate::hydrated);
+    // Asked when made, not in an effect: the last panel's effects run after the page has
+    // hydrated, in the task that hydrated it, which would then take these children too. Made
+    // after hydration (no HTML of the server's to match), they render at once.
+    let mounted = RwSignal::new(untrack(crate::hydrated));
     // Effects run only in the browser, after hydration. The page may have gone by the time the
     // timer fires: `try_set` leaves a disposed signal alone.
     Effect::new(move |_| {
-        if page_hydrated {
-            mounted.set(true);
-        } else {
+        if !mounted.get_untracked() {
             set_timeout(
                 move || {
                     mounted.try_set(true);
